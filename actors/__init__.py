@@ -1,0 +1,43 @@
+"""sparklet.actors: the actor kernel.
+
+Mailboxes, references, tell/ask, lifecycle, death watch, dead letters, timers, the
+msgpack codec, structured events and (with :meth:`ActorSystem.listen`) location-
+transparent references to actors in other processes. Everything else in sparklet uses
+only the names exported here.
+"""
+
+from sparklet.actors._actor import Actor, ActorContext, ChildFailure, Ignore, Props, Terminated, Timers, UnhandledMessage, handler
+from sparklet.actors._cell import TRANSITIONS as ACTOR_TRANSITIONS, ActorState
+from sparklet.actors._clock import Clock, ManualClock, RealClock
+from sparklet.actors._codec import Codec, MessageRegistry, message, message_tag
+from sparklet.actors._errors import (
+    ActorNameTaken,
+    ActorNotFound,
+    ActorStartFailed,
+    ActorStopped,
+    AskTimeout,
+    CodecError,
+    ConnectionLost,
+    FrameTooLarge,
+    HandshakeFailed,
+    InvalidActorDefinition,
+    MailboxFull,
+    ProtocolError,
+    RemoteActorError,
+    SparkletError,
+    SparkletInternalError,
+)
+from sparklet.actors._events import EventLog
+from sparklet.actors._fsm import InvalidTransition, StateMachine
+from sparklet.actors._ref import ActorRef
+from sparklet.actors._system import ActorSystem, DeadLetter, DeadLetters
+
+__all__ = [
+    "ACTOR_TRANSITIONS", "Actor", "ActorContext", "ActorNameTaken", "ActorNotFound", "ActorRef",
+    "ActorStartFailed", "ActorState", "ActorStopped", "ActorSystem", "AskTimeout", "ChildFailure",
+    "Clock", "Codec", "CodecError", "ConnectionLost", "DeadLetter", "DeadLetters", "EventLog",
+    "FrameTooLarge", "HandshakeFailed", "Ignore", "InvalidActorDefinition", "InvalidTransition",
+    "MailboxFull", "ManualClock", "MessageRegistry", "Props", "ProtocolError", "RealClock",
+    "RemoteActorError", "SparkletError", "SparkletInternalError", "StateMachine", "Terminated",
+    "Timers", "UnhandledMessage", "handler", "message", "message_tag",
+]

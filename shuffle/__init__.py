@@ -1,0 +1,1 @@
+"""sparklet.shuffle: see the README's roadmap; filled in by the engine and shuffle issues."""

@@ -1,0 +1,42 @@
+"""Shared fixtures. Every test runs with asyncio debug on, warnings as errors, and a
+check that it left no thread, child process or asyncio task behind."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+
+import pytest
+
+from sparklet.actors import ActorSystem
+
+from support import assert_no_tasks_left, child_pids
+
+os.environ.setdefault("PYTHONASYNCIODEBUG", "1")
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers():
+    threads_before = set(threading.enumerate())
+    pids_before = child_pids()
+    yield
+    leftover_threads = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
+    for t in leftover_threads:
+        t.join(timeout=2.0)
+    leftover_threads = [t.name for t in leftover_threads if t.is_alive()]
+    assert not leftover_threads, f"threads left running: {leftover_threads}"
+    leftover_pids = child_pids() - pids_before
+    assert not leftover_pids, f"child processes left running: {sorted(leftover_pids)}"
+
+
+@pytest.fixture
+async def system():
+    """A strict, tracing actor system; on teardown it must shut down leaving no task."""
+    sys = ActorSystem("test", strict=True, tracing=True)
+    await sys.start()
+    try:
+        yield sys
+    finally:
+        await sys.shutdown()
+        assert_no_tasks_left()
