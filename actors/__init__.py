@@ -6,7 +6,7 @@ transparent references to actors in other processes. Everything else in sparklet
 only the names exported here.
 """
 
-from sparklet.actors._actor import Actor, ActorContext, ChildFailure, Ignore, Props, Terminated, Timers, UnhandledMessage, handler
+from sparklet.actors._actor import Actor, ActorContext, ChildFailure, DeferredReply, Ignore, Props, Terminated, Timers, UnhandledMessage, handler
 from sparklet.actors._cell import TRANSITIONS as ACTOR_TRANSITIONS, ActorState
 from sparklet.actors._clock import Clock, ManualClock, RealClock
 from sparklet.actors._codec import Codec, MessageRegistry, message, message_tag
@@ -29,15 +29,16 @@ from sparklet.actors._errors import (
 )
 from sparklet.actors._events import EventLog
 from sparklet.actors._fsm import InvalidTransition, StateMachine
+from sparklet.actors._process import ProcessActor, ProcessExited, ProcessHandle, spawn_in_process
 from sparklet.actors._ref import ActorRef
 from sparklet.actors._system import ActorSystem, DeadLetter, DeadLetters
 
 __all__ = [
     "ACTOR_TRANSITIONS", "Actor", "ActorContext", "ActorNameTaken", "ActorNotFound", "ActorRef",
-    "ActorStartFailed", "ActorState", "ActorStopped", "ActorSystem", "AskTimeout", "ChildFailure",
+    "ActorStartFailed", "ActorState", "ActorStopped", "ActorSystem", "AskTimeout", "ChildFailure", "DeferredReply",
     "Clock", "Codec", "CodecError", "ConnectionLost", "DeadLetter", "DeadLetters", "EventLog",
     "FrameTooLarge", "HandshakeFailed", "Ignore", "InvalidActorDefinition", "InvalidTransition",
-    "MailboxFull", "ManualClock", "MessageRegistry", "Props", "ProtocolError", "RealClock",
+    "MailboxFull", "ManualClock", "MessageRegistry", "ProcessActor", "ProcessExited", "ProcessHandle", "Props", "ProtocolError", "RealClock",
     "RemoteActorError", "SparkletError", "SparkletInternalError", "StateMachine", "Terminated",
-    "Timers", "UnhandledMessage", "handler", "message", "message_tag",
+    "Timers", "UnhandledMessage", "handler", "message", "message_tag", "spawn_in_process",
 ]

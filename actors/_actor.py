@@ -24,20 +24,21 @@ and gets ``post_restart(reason)`` (default: ``pre_start``); ``post_stop`` after 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import inspect
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from sparklet.actors._codec import message
-from sparklet.actors._errors import InvalidActorDefinition
+from sparklet.actors._errors import ActorStopped, InvalidActorDefinition
 from sparklet.actors._ref import ActorRef
 
 if TYPE_CHECKING:
     from sparklet.actors._cell import Cell
     from sparklet.actors._system import ActorSystem
 
-__all__ = ["Actor", "handler", "Props", "ActorContext", "Timers", "ChildFailure", "Ignore", "Terminated"]
+__all__ = ["Actor", "handler", "Props", "ActorContext", "DeferredReply", "Timers", "ChildFailure", "Ignore", "Terminated"]
 
 # Set by the cell while it constructs an instance, so Actor.__init__ can bind to it
 # without the user passing anything through their own constructor.
@@ -131,7 +132,7 @@ class Actor:
     def sender(self) -> ActorRef | None:
         """The sender of the message being handled, or ``None`` if it came from outside any actor."""
         env = self._sparklet_cell.current
-        return env.sender if env is not None else None
+        return env[1] if env is not None else None
 
     @property
     def timers(self) -> "Timers":
@@ -168,6 +169,37 @@ class Actor:
         decides. :mod:`sparklet.supervision` overrides this with OTP's strategies.
         """
         await self.context.restart_child(failure.child, failure.error)
+
+
+class DeferredReply:
+    """The reply to an ask, to be given later (see :meth:`ActorContext.defer_reply`)."""
+
+    def __init__(self, cell: "Cell", env: Any) -> None:
+        self._cell = cell
+        self._env = env
+        self._reply = env[2]
+        cell.deferred_replies.add(self)  # failed by the cell if it stops first
+
+    def done(self) -> bool:
+        return self._reply.done()
+
+    def set_result(self, value: Any) -> None:
+        self._cell.deferred_replies.discard(self)
+        self._cell.system._reply(self._env, value, self._cell)
+
+    def set_exception(self, exc: BaseException) -> None:
+        self._cell.deferred_replies.discard(self)
+        if not self._reply.done():
+            self._reply.set_exception(exc)
+
+    def complete_from(self, future: "asyncio.Future") -> None:
+        """Give the outcome of ``future`` (which must be done) as the reply."""
+        if future.cancelled():
+            self.set_exception(ActorStopped(f"{self._cell.path}: the reply was cancelled"))
+        elif future.exception() is not None:
+            self.set_exception(future.exception())
+        else:
+            self.set_result(future.result())
 
 
 class UnhandledMessage(InvalidActorDefinition):
@@ -343,6 +375,20 @@ class ActorContext:
         """The child's lifecycle state name (``running``, ``suspended``, ...), or ``stopped``."""
         cell = self._cell.children.get(child.name)
         return cell.state.value if cell is not None and cell.ref == child else "stopped"
+
+    def defer_reply(self) -> "DeferredReply | None":
+        """Answer the current ask later, without holding up the mailbox.
+
+        Returns a :class:`DeferredReply` to complete from any later handler or callback
+        (the handler's own return value is then ignored), or ``None`` if the current
+        message was a ``tell``. An actor that stops first fails the asker.
+        """
+        cell = self._cell
+        env = cell.current
+        if env is None or env[2] is None or cell.reply_deferred:
+            return None
+        cell.reply_deferred = True
+        return DeferredReply(cell, env)
 
     def watch(self, target: ActorRef) -> None:
         """Deliver ``Terminated(target, reason)`` to this actor when ``target`` stops

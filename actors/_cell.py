@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from sparklet.actors._actor import ActorContext, ChildFailure, Ignore, Props, Terminated, Timers, UnhandledMessage, _constructing
 from sparklet.actors._errors import ActorNameTaken, ActorStartFailed, ActorStopped, InvalidActorDefinition
 from sparklet.actors._fsm import StateMachine
-from sparklet.actors._ref import Envelope, LocalActorRef, current_cell
+from sparklet.actors._ref import MESSAGE, REPLY, Envelope, LocalActorRef, current_cell
 
 if TYPE_CHECKING:
     from sparklet.actors._system import ActorSystem
@@ -59,7 +59,7 @@ TRANSITIONS = {
     S.STOPPED: frozenset(),
 }
 
-_BATCH = 64  # messages handled before yielding to the loop, so one busy actor cannot starve others
+_BATCH = 512  # messages handled before yielding to the loop, so one busy actor cannot starve others
 
 
 async def _call(result: Any) -> Any:
@@ -67,7 +67,7 @@ async def _call(result: Any) -> Any:
 
 
 def _fail_reply(env: Envelope, exc: BaseException) -> None:
-    reply = env.reply
+    reply = env[REPLY]
     if reply is not None and not reply.done():
         reply.set_exception(exc)
 
@@ -87,6 +87,7 @@ class Cell:
         self.fsm = StateMachine(f"actor {self.path}", S.STARTING, TRANSITIONS)
         self.instance: Any = None
         self.current: Envelope | None = None
+        self.reply_deferred = False  # the current ask is answered later (defer_reply)
         self.children: dict[str, Cell] = {}  # insertion order is start order
         self.watchers: set = set()
         self.timers = Timers(self)
@@ -97,6 +98,7 @@ class Cell:
         self._waiter: asyncio.Future | None = None
         self._stop_reason: str | None = None
         self._deferred: list[ChildFailure] = []
+        self.deferred_replies: set = set()  # DeferredReply handles not yet completed
         self._auto_names = 0
         self.stopped: asyncio.Future = asyncio.get_running_loop().create_future()
 
@@ -184,17 +186,21 @@ class Cell:
                     return outcome
                 continue
             if fsm.state is S.RUNNING and mailbox:
+                # Hot loop. Per batch, not per message: the instance and its handler table
+                # (they change only through a restart, i.e. via sysq, outside this loop)
+                # and whether tracing is on.
+                instance = self.instance
+                table = type(instance)._handler_table
+                tracing = events.enabled
+                popleft = mailbox.popleft
                 budget = _BATCH
-                while budget and mailbox and not sysq and fsm.state is S.RUNNING:
-                    budget -= 1
-                    env = mailbox.popleft()
+                while mailbox and not sysq:
+                    env = popleft()
                     self.current = env
-                    msg = env.message
-                    instance = self.instance
-                    entry = type(instance)._handler_table.get(type(msg))
-                    tracing = events.enabled
+                    msg = env[0]
+                    entry = table.get(type(msg))
                     if tracing:
-                        events.record("receive", self.path, msg=type(msg).__qualname__, id=env.trace_id, cause=env.cause_id)
+                        events.record("receive", self.path, msg=type(msg).__qualname__, id=env[3], cause=env[4])
                     try:
                         if entry is None:
                             result = await _call(self._dispatch_fallback(instance, msg))
@@ -204,23 +210,31 @@ class Cell:
                             result = entry[0](instance, msg)
                     except Exception as exc:
                         self.current = None
-                        _fail_reply(env, exc)
+                        if self.reply_deferred:
+                            self.reply_deferred = False
+                        else:
+                            _fail_reply(env, exc)
                         if tracing:
-                            events.record("handled", self.path, msg=type(msg).__qualname__, id=env.trace_id, outcome="error", error=repr(exc))
+                            events.record("handled", self.path, msg=type(msg).__qualname__, id=env[3], outcome="error", error=repr(exc))
                         if isinstance(exc, UnhandledMessage):
                             system._unhandled(env, self.path, exc)
                             continue
                         self._fail(exc, msg)
                         break
                     self.current = None
-                    if env.reply is not None:
-                        system._reply(env, result, self)
+                    if env[2] is not None:
+                        if self.reply_deferred:
+                            self.reply_deferred = False
+                        else:
+                            system._reply(env, result, self)
                     if tracing:
-                        events.record("handled", self.path, msg=type(msg).__qualname__, id=env.trace_id, outcome="ok")
+                        events.record("handled", self.path, msg=type(msg).__qualname__, id=env[3], outcome="ok")
                     if self._stop_reason is not None:
                         return await self._stop_sequence(self._stop_reason)
-                if budget == 0:
-                    await asyncio.sleep(0)
+                    budget -= 1
+                    if not budget:
+                        await asyncio.sleep(0)  # one busy actor must not starve the others
+                        break
                 continue
             self._waiter = waiter = loop.create_future()
             await waiter
@@ -368,11 +382,14 @@ class Cell:
             await asyncio.shield(child.stopped)
         stopped = ActorStopped(f"{self.path} stopped ({reason})")
         if self.current is not None:
-            _fail_reply(self.current, stopped)
+            if not self.reply_deferred:
+                _fail_reply(self.current, stopped)
             self.current = None
+        for deferred in list(self.deferred_replies):
+            deferred.set_exception(stopped)
         while self.mailbox:
             env = self.mailbox.popleft()
-            _fail_reply(env, ActorStopped(f"{self.path} stopped ({reason}) before handling {type(env.message).__qualname__}"))
+            _fail_reply(env, ActorStopped(f"{self.path} stopped ({reason}) before handling {type(env[MESSAGE]).__qualname__}"))
             system._dead_letter(env, self.path, f"stopped ({reason})")
         while self.sysq:
             command = self.sysq.popleft()

@@ -28,7 +28,7 @@ import msgpack
 
 from sparklet.actors._errors import CodecError
 
-__all__ = ["message", "MessageRegistry", "Codec", "DEFAULT_REGISTRY", "message_tag"]
+__all__ = ["message", "MessageRegistry", "Codec", "DEFAULT_REGISTRY", "message_tag", "UnknownMessage", "register_message_types"]
 
 _MSG_EXT = 1
 _REF_EXT = 2
@@ -60,6 +60,33 @@ class _MessageSpec:
                 f"message {self.tag!r} expects {self.arity} fields {self.fields}, got {len(values)}"
             )
         return self.cls(*values)
+
+
+class UnknownMessage:
+    """A message from a peer whose type tag this process does not know.
+
+    Only :meth:`Codec.decode` with ``lenient=True`` (what the remote layer uses) makes
+    these, so that one unknown type fails one delivery, with a clear error, instead of
+    the whole connection.
+    """
+
+    __slots__ = ("tag", "values")
+
+    def __init__(self, tag: str, values: tuple) -> None:
+        self.tag, self.values = tag, values
+
+    def __repr__(self) -> str:
+        return f"UnknownMessage({self.tag!r}, {len(self.values)} fields)"
+
+
+class _UnknownSpec:
+    __slots__ = ("tag",)
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+
+    def build(self, values: tuple) -> UnknownMessage:
+        return UnknownMessage(self.tag, values)
 
 
 class MessageRegistry:
@@ -117,10 +144,25 @@ def message(cls: type | None = None, *, tag: str | None = None, registry: Messag
             klass = dataclasses.dataclass(frozen=True, slots=True)(klass)
         elif not klass.__dataclass_params__.frozen:  # type: ignore[attr-defined]
             raise TypeError(f"message {klass.__qualname__} must be a frozen dataclass")
-        (registry or DEFAULT_REGISTRY).register(klass, tag or f"{klass.__module__}.{klass.__qualname__}")
+        klass.__sparklet_tag__ = tag or f"{klass.__module__}.{klass.__qualname__}"
+        (registry or DEFAULT_REGISTRY).register(klass, klass.__sparklet_tag__)
         return klass
 
     return wrap if cls is None else wrap(cls)
+
+
+def register_message_types(types: Any, registry: MessageRegistry | None = None) -> int:
+    """Register message classes that arrived by value (cloudpickle does not re-run the
+    ``@message`` decorator, e.g. for types declared in a ``__main__`` script). Returns how
+    many were new."""
+    registry = registry or DEFAULT_REGISTRY
+    added = 0
+    for cls in types:
+        tag = getattr(cls, "__sparklet_tag__", None)
+        if isinstance(cls, type) and tag is not None and cls not in registry:
+            registry.register(cls, tag)
+            added += 1
+    return added
 
 
 def message_tag(cls: type, registry: MessageRegistry | None = None) -> str:
@@ -184,7 +226,7 @@ class Codec:
             raise CodecError(f"cannot encode {_describe(obj)}: {exc}") from None
 
     # -- decoding ---------------------------------------------------------------------
-    def _ext_hook(self, code: int, data: bytes) -> Any:
+    def _ext_hook(self, code: int, data: bytes, lenient: bool = False) -> Any:
         if code == _MSG_EXT:
             try:
                 tag = data.decode()
@@ -192,6 +234,8 @@ class Codec:
                 raise CodecError(f"message type tag is not UTF-8: {data[:40]!r}") from None
             spec = self._by_tag.get(tag)
             if spec is None:
+                if lenient:
+                    return _UnknownSpec(tag)
                 raise CodecError(f"unknown message type tag {tag!r}")
             return spec
         if code == _REF_EXT:
@@ -201,6 +245,8 @@ class Codec:
     def _list_hook(self, items: tuple) -> Any:
         if items:
             head = items[0]
+            if type(head) is _UnknownSpec:
+                return head.build(items[1:])
             if type(head) is _MessageSpec:
                 try:
                     return head.build(items[1:])
@@ -214,21 +260,28 @@ class Codec:
                 return self._resolve_ref(items[1], items[2])
         return items
 
-    def decode(self, data: bytes | memoryview) -> Any:
-        """Decode one frame payload; any malformation is a :class:`CodecError`."""
+    def decode(self, data: bytes | memoryview, *, lenient: bool = False) -> Any:
+        """Decode one frame payload; any malformation is a :class:`CodecError`.
+
+        ``lenient``: a message with an unknown type tag becomes an :class:`UnknownMessage`
+        instead of failing the whole frame.
+        """
         try:
             return msgpack.unpackb(
                 data,
                 use_list=False,
                 raw=False,
                 strict_map_key=False,
-                ext_hook=self._ext_hook,
+                ext_hook=self._lenient_ext_hook if lenient else self._ext_hook,
                 list_hook=self._list_hook,
             )
         except CodecError:
             raise
         except Exception as exc:  # msgpack raises several unrelated types on bad input
             raise CodecError(f"malformed frame ({type(exc).__name__}: {exc})") from None
+
+    def _lenient_ext_hook(self, code: int, data: bytes) -> Any:
+        return self._ext_hook(code, data, lenient=True)
 
     def roundtrip(self, obj: Any) -> Any:
         """Encode then decode: what strict mode does to every local message."""

@@ -45,7 +45,8 @@ class EventLog:
             raise ValueError(f"event capacity must be positive, got {capacity!r}")
         # Invariant: len(_ring) <= capacity; older events are dropped first and counted.
         self._ring: collections.deque[dict[str, Any]] = collections.deque(maxlen=capacity)
-        self.enabled = enabled or path is not None
+        self._enabled = enabled or path is not None
+        self.on_change: Any = None  # called when tracing is switched on or off
         self.system = system
         self.pid = os.getpid()
         self.dropped = 0
@@ -58,6 +59,16 @@ class EventLog:
             self._lines = queue.SimpleQueue()
             self._writer = threading.Thread(target=self._write_lines, name=f"sparklet-events-{system}", daemon=True)
             self._writer.start()
+
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
+
+    @enabled.setter
+    def enabled(self, value: bool) -> None:
+        self._enabled = bool(value)
+        if self.on_change is not None:
+            self.on_change()
 
     def next_id(self) -> int:
         return self._id_base + next(self._ids)

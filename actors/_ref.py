@@ -31,19 +31,12 @@ __all__ = ["ActorRef", "LocalActorRef", "Envelope", "current_cell"]
 current_cell: ContextVar["Cell | None"] = ContextVar("sparklet_current_cell", default=None)
 
 
-class Envelope:
-    """A message in flight, with who sent it, where the reply goes, and its trace ids."""
-
-    __slots__ = ("message", "sender", "reply", "trace_id", "cause_id")
-
-    def __init__(self, message: Any, sender: "ActorRef | None", reply: Any, trace_id: int | None, cause_id: int | None) -> None:
-        self.message = message
-        self.sender = sender
-        # reply: None for a tell; for an ask, an object with done(), set_result(v) and
-        # set_exception(e): a local asyncio.Future, or the remote layer's reply handle.
-        self.reply = reply
-        self.trace_id = trace_id
-        self.cause_id = cause_id
+# A message in flight is a plain tuple ``(message, sender, reply, trace_id, cause_id)``,
+# because one is built for every tell and a tuple costs a quarter of a slotted object.
+# ``reply`` is None for a tell; for an ask, an object with done(), set_result(v) and
+# set_exception(e): a local asyncio.Future, or the remote layer's reply handle.
+Envelope = tuple
+MESSAGE, SENDER, REPLY, TRACE_ID, CAUSE_ID = range(5)
 
 
 class ActorRef(abc.ABC):
@@ -68,7 +61,6 @@ class ActorRef(abc.ABC):
     def tell(self, message: Any, sender: "ActorRef | None" = None) -> None:
         """Send ``message``; never blocks. Undeliverable messages become dead letters."""
 
-    @abc.abstractmethod
     async def ask(self, message: Any, timeout: float | None = None) -> Any:
         """Send ``message`` and await the handler's return value.
 
@@ -76,6 +68,15 @@ class ActorRef(abc.ABC):
         comes within ``timeout`` seconds (default: the system's ``default_ask_timeout``),
         :class:`ActorStopped` if the actor stops first, and the handler's exception if it
         raised. Cancelling the awaiting task abandons the reply.
+        """
+        return await self.ask_nowait(message, timeout)
+
+    @abc.abstractmethod
+    def ask_nowait(self, message: Any, timeout: float | None = None) -> asyncio.Future:
+        """Send ``message`` now and return a future of the reply (same outcomes as :meth:`ask`).
+
+        The message leaves before this returns, so it keeps its place relative to the
+        caller's next ``tell``; useful for forwarding without reordering.
         """
 
     def __eq__(self, other: object) -> bool:
@@ -109,42 +110,60 @@ class LocalActorRef(ActorRef):
         return cell
 
     def tell(self, message: Any, sender: ActorRef | None = None) -> None:
+        # The hot path of the whole runtime: kept flat on purpose (see benchmarks/).
         system = self._system
         sending = current_cell.get()
         if sender is None and sending is not None:
             sender = sending.ref
-        if system.strict:
-            message = system._codec.roundtrip(message)
-        env = Envelope(message, sender, None, None, None)
-        if system.events.enabled:
-            system._trace_send(env, self.path, sending)
-        cell = self._live_cell()
-        if cell is None:
-            system._dead_letter(env, self.path, "no such actor")
+        if system._plain:
+            env = (message, sender, None, None, None)
         else:
-            cell.enqueue(env)
+            if system.strict:
+                message = system._codec.roundtrip(message)
+            if system.events.enabled:
+                env = (message, sender, None, *system._trace_send(message, self.path, sending, False))
+            else:
+                env = (message, sender, None, None, None)
+        cell = self._cell
+        if cell is None or cell.terminated:
+            cell = self._live_cell()
+            if cell is None:
+                system._dead_letter(env, self.path, "no such actor")
+                return
+        mailbox = cell.mailbox
+        if len(mailbox) >= cell.capacity:
+            system._dead_letter(env, self.path, f"mailbox full ({cell.capacity} messages)")
+            return
+        mailbox.append(env)
+        waiter = cell._waiter
+        if waiter is not None:
+            cell._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
 
-    async def ask(self, message: Any, timeout: float | None = None) -> Any:
+    def ask_nowait(self, message: Any, timeout: float | None = None) -> asyncio.Future:
         system = self._system
         sending = current_cell.get()
         if system.strict:
             message = system._codec.roundtrip(message)
         future = asyncio.get_running_loop().create_future()
-        env = Envelope(message, sending.ref if sending is not None else None, future, None, None)
+        sender = sending.ref if sending is not None else None
         if system.events.enabled:
-            system._trace_send(env, self.path, sending)
+            env = (message, sender, future, *system._trace_send(message, self.path, sending, True))
+        else:
+            env = (message, sender, future, None, None)
         cell = self._live_cell()
         if cell is None:
             system._dead_letter(env, self.path, "no such actor")
         else:
             cell.enqueue(env)
-        return await await_reply(system, future, timeout, self.path, message)
+        return arm_timeout(system, future, timeout, self.path, message)
 
 
-async def await_reply(system: "ActorSystem", future: asyncio.Future, timeout: float | None, path: str, message: Any) -> Any:
-    """Await an ask's future, failing it with :class:`AskTimeout` on the system clock."""
+def arm_timeout(system: "ActorSystem", future: asyncio.Future, timeout: float | None, path: str, message: Any) -> asyncio.Future:
+    """Fail an ask's future with :class:`AskTimeout` after ``timeout`` on the system clock."""
     if future.done():
-        return future.result()
+        return future
     delay = system.default_ask_timeout if timeout is None else timeout
 
     def expire() -> None:
@@ -154,7 +173,5 @@ async def await_reply(system: "ActorSystem", future: asyncio.Future, timeout: fl
             ))
 
     handle = system.clock.call_later(delay, expire)
-    try:
-        return await future
-    finally:
-        handle.cancel()
+    future.add_done_callback(lambda _: handle.cancel())
+    return future

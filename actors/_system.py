@@ -26,7 +26,7 @@ from sparklet.actors._clock import Clock, RealClock
 from sparklet.actors._codec import Codec, MessageRegistry
 from sparklet.actors._errors import ActorNotFound, ActorStopped, CodecError
 from sparklet.actors._events import EventLog
-from sparklet.actors._ref import ActorRef, Envelope, LocalActorRef, current_cell
+from sparklet.actors._ref import REPLY, TRACE_ID, ActorRef, Envelope, LocalActorRef, current_cell
 
 log = logging.getLogger("sparklet.actors")
 
@@ -89,7 +89,7 @@ class _PromiseRef(ActorRef):
         if not self._future.done():
             self._future.set_result(message)
 
-    async def ask(self, message: Any, timeout: float | None = None) -> Any:
+    def ask_nowait(self, message: Any, timeout: float | None = None) -> asyncio.Future:
         raise TypeError(f"{self.path} is a promise; it cannot be asked")
 
 
@@ -117,19 +117,23 @@ class ActorSystem:
     ) -> None:
         self.name = name
         self.uid = uuid.uuid4().hex[:12]
-        self.strict = strict
+        self._strict = strict
         self.clock: Clock = clock or RealClock()
         self.mailbox_capacity = mailbox_capacity
         self.default_ask_timeout = default_ask_timeout
         self.stop_timeout = stop_timeout
         self.events = EventLog(system=name, enabled=tracing, capacity=event_capacity, path=trace_file)
         self.dead_letters = DeadLetters(dead_letter_capacity)
+        # Tell's fast path skips codec and tracing when neither is on (kept in step below).
+        self._plain = not strict and not self.events.enabled
+        self.events.on_change = lambda: setattr(self, "_plain", not self.strict and not self.events.enabled)
         self.unhandled_count = 0
         self._codec = Codec(ref_type=ActorRef, encode_ref=self._encode_ref, resolve_ref=self._resolve_ref, registry=registry)
         self._cells: dict[str, Cell] = {}
         self._watching: dict[ActorRef, set[ActorRef]] = {}  # watcher -> targets it watches
         self._promises = itertools.count(1)
         self._remote: Any = None  # the transport layer, once listen() is called
+        self.secret: bytes | None = None
         self._root: Cell | None = None
         self._user: Cell | None = None
         self._system: Cell | None = None
@@ -183,6 +187,11 @@ class ActorSystem:
             self._state = "stopped"
             self.events.close()
             self._shutdown_done.set_result(None)
+
+    @property
+    def strict(self) -> bool:
+        """Whether every local message round-trips through the codec (fixed at construction)."""
+        return self._strict
 
     @property
     def running(self) -> bool:
@@ -280,44 +289,67 @@ class ActorSystem:
             self._unwatch(target, cell.ref)
 
     # -- delivery bookkeeping ---------------------------------------------------------------
-    def _trace_send(self, env: Envelope, target: str, sending: Cell | None) -> None:
-        env.trace_id = self.events.next_id()
-        if sending is not None and sending.current is not None:
-            env.cause_id = sending.current.trace_id
+    def _trace_send(self, message: Any, target: str, sending: Cell | None, ask: bool) -> tuple[int, int | None]:
+        """Record a send event; return the message's (trace id, cause id)."""
+        trace_id = self.events.next_id()
+        cause_id = sending.current[TRACE_ID] if sending is not None and sending.current is not None else None
         self.events.record(
             "send", sending.path if sending is not None else None, to=target,
-            msg=type(env.message).__qualname__, id=env.trace_id, cause=env.cause_id, ask=env.reply is not None,
+            msg=type(message).__qualname__, id=trace_id, cause=cause_id, ask=ask,
         )
+        return trace_id, cause_id
 
     def _reply(self, env: Envelope, result: Any, cell: Cell) -> None:
-        reply = env.reply
-        if reply.done():
+        message, _, reply, trace_id, _ = env
+        if reply is None or reply.done():
             return
         if self.strict:
             try:
                 result = self._codec.roundtrip(result)
             except CodecError as exc:
-                reply.set_exception(CodecError(f"reply of {cell.path} to {type(env.message).__qualname__}: {exc}"))
+                reply.set_exception(CodecError(f"reply of {cell.path} to {type(message).__qualname__}: {exc}"))
                 return
         if self.events.enabled:
-            self.events.record("send", cell.path, msg=type(result).__qualname__, id=self.events.next_id(), reply_to=env.trace_id)
+            self.events.record("send", cell.path, msg=type(result).__qualname__, id=self.events.next_id(), reply_to=trace_id)
         reply.set_result(result)
 
     def _dead_letter(self, env: Envelope, recipient: str, reason: str) -> None:
-        msg = env.message
-        sender = env.sender.path if env.sender is not None else None
+        msg, sender_ref, reply, trace_id, _ = env
+        sender = sender_ref.path if sender_ref is not None else None
         self.dead_letters.record(DeadLetter(recipient, type(msg).__qualname__, sender, reason, msg))
-        if env.reply is not None and not env.reply.done():
-            env.reply.set_exception(ActorStopped(f"{recipient}: {reason}; {type(msg).__qualname__} was not delivered"))
+        if reply is not None and not reply.done():
+            reply.set_exception(ActorStopped(f"{recipient}: {reason}; {type(msg).__qualname__} was not delivered"))
         if self.events.enabled:
-            self.events.record("dead_letter", recipient, msg=type(msg).__qualname__, id=env.trace_id, reason=reason, sender=sender)
+            self.events.record("dead_letter", recipient, msg=type(msg).__qualname__, id=trace_id, reason=reason, sender=sender)
         log.debug("dead letter to %s (%s): %s", recipient, reason, type(msg).__qualname__)
 
     def _unhandled(self, env: Envelope, path: str, exc: Exception) -> None:
         self.unhandled_count += 1
         if self.events.enabled:
-            self.events.record("unhandled", path, msg=type(env.message).__qualname__, id=env.trace_id)
+            self.events.record("unhandled", path, msg=type(env[0]).__qualname__, id=env[TRACE_ID])
         log.warning("%s", exc)
+
+    # -- other processes ------------------------------------------------------------------------
+    async def listen(self, address: str = "tcp://127.0.0.1:0", *, secret: bytes | None = None, **transport_options: Any) -> str:
+        """Accept connections from other sparklet processes and make references to this
+        system's actors usable there. Returns the canonical address (``tcp://host:port``
+        or ``unix:///path``). Listens on loopback unless ``address`` names another host.
+
+        ``secret`` is the cluster's shared secret (generated when omitted; see
+        :attr:`secret`): every connection must prove it knows it before any frame is read.
+        """
+        from sparklet.actors._handshake import generate_secret
+        from sparklet.actors._remote import RemoteLayer
+
+        self._guardian("user")
+        if self._remote is not None:
+            raise RuntimeError(f"system {self.name!r} already listens at {self.address}")
+        self.secret = secret if secret is not None else generate_secret()
+        self._remote = RemoteLayer(self, self.secret, **transport_options)
+        return await self._remote.listen(address)
+
+    def transport_statistics(self) -> dict[str, Any]:
+        return self._remote.statistics() if self._remote is not None else {}
 
     # -- references and the codec -------------------------------------------------------------
     @property
