@@ -162,6 +162,12 @@ class Actor:
             f"{type(message).__module__}.{type(message).__qualname__}"
         )
 
+    def children_stop_order(self) -> list[ActorRef] | None:
+        """The order in which this actor's children stop when it stops or restarts.
+        Default ``None``: reverse start order. (A supervisor answers with the reverse of
+        its spec order, which a respawned child keeps.)"""
+        return None
+
     async def handle_child_failure(self, failure: ChildFailure) -> None:
         """Decide what happens to a failed child. Default (Akka's): restart it in place.
 
@@ -332,15 +338,17 @@ class ActorContext:
     def restart_count(self) -> int:
         return self._cell.restart_count
 
-    async def spawn(self, props: Props | type, name: str | None = None, *, shutdown: float | None = 5.0) -> ActorRef:
+    async def spawn(self, props: Props | type, name: str | None = None, *, shutdown: float | None = 5.0, watch: bool = False) -> ActorRef:
         """Start a child and wait for its ``pre_start``.
 
         ``shutdown`` is how long the child's ``post_stop`` may take when this actor stops
         it or stops itself (``0``: killed at once, OTP's ``brutal_kill``; ``None``: no
-        limit). Raises :class:`ActorStartFailed` if ``pre_start`` raised (its ``__cause__``
-        is the original error) and :class:`Ignore` if the child declined to start.
+        limit). ``watch=True`` watches the child from before it starts, so even a child
+        that stops at once is reported with its real reason. Raises
+        :class:`ActorStartFailed` if ``pre_start`` raised (its ``__cause__`` is the original
+        error) and :class:`Ignore` if the child declined to start.
         """
-        return await self._cell.spawn_child(as_props(props), name, shutdown)
+        return await self._cell.spawn_child(as_props(props), name, shutdown, watch)
 
     def stop_self(self, reason: str = "normal") -> None:
         """Stop this actor after the current message."""

@@ -127,7 +127,7 @@ class Cell:
                 waiter.set_result(None)
 
     # -- children ---------------------------------------------------------------------
-    async def spawn_child(self, props: Props, name: str | None, shutdown: float | None = 5.0) -> LocalActorRef:
+    async def spawn_child(self, props: Props, name: str | None, shutdown: float | None = 5.0, watch: bool = False) -> LocalActorRef:
         if self.terminated or self.state in (S.STOPPING, S.STOPPED):
             raise ActorStopped(f"{self.path} is stopping and cannot start children")
         if name is None:
@@ -140,6 +140,8 @@ class Cell:
         child = Cell(self.system, props, name, self, shutdown)
         self.children[name] = child
         self.system._cells[child.path] = child
+        if watch:
+            self.system._watch(child.ref, self.ref)
         started = asyncio.get_running_loop().create_future()
         child.task = asyncio.get_running_loop().create_task(child._run(started), name=f"actor {child.path}")
         await started
@@ -292,7 +294,7 @@ class Cell:
                 await _call(instance.pre_restart(reason, None))
             except Exception:
                 log.exception("pre_restart of %s raised; restarting anyway", self.path)
-        await self._stop_children()
+        await self._stop_children(instance)
 
     async def _start(self, reason: BaseException | None) -> None:
         await self._create_instance(reason if reason is not None else _ManualRestart())
@@ -353,7 +355,7 @@ class Cell:
         if self.fsm.state is not S.STOPPING:
             self.fsm.move(S.STOPPING, reason)
         self.timers.cancel_all()
-        await self._stop_children()
+        await self._stop_children(self.instance)
         if self.instance is not None:
             try:
                 await _call(self.instance.post_stop())
@@ -361,8 +363,13 @@ class Cell:
                 log.exception("post_stop of %s raised", self.path)
         return reason
 
-    async def _stop_children(self) -> None:
-        for child in reversed(list(self.children.values())):
+    async def _stop_children(self, instance: Any) -> None:
+        order = list(reversed(self.children.values()))
+        chosen = instance.children_stop_order() if instance is not None else None
+        if chosen:
+            first = [self.children[r.name] for r in chosen if r.name in self.children and self.children[r.name].ref == r]
+            order = first + [c for c in order if c not in first]
+        for child in order:
             await child.stop("shutdown", child.shutdown)
 
     async def _finalize(self, reason: str) -> None:
@@ -389,6 +396,8 @@ class Cell:
             deferred.set_exception(stopped)
         while self.mailbox:
             env = self.mailbox.popleft()
+            if type(env[MESSAGE]) is Terminated:
+                continue  # news of a death, arriving at a watcher that is dying too: nobody misses it
             _fail_reply(env, ActorStopped(f"{self.path} stopped ({reason}) before handling {type(env[MESSAGE]).__qualname__}"))
             system._dead_letter(env, self.path, f"stopped ({reason})")
         while self.sysq:

@@ -114,6 +114,13 @@ class MessageRegistry:
         self._by_tag[tag] = spec
         self._by_type[cls] = spec
 
+    def copy(self) -> "MessageRegistry":
+        """A registry that knows what this one knows now; additions to either stay apart."""
+        other = MessageRegistry()
+        other._by_tag = dict(self._by_tag)
+        other._by_type = dict(self._by_type)
+        return other
+
     def spec_for_type(self, cls: type) -> _MessageSpec | None:
         return self._by_type.get(cls)
 

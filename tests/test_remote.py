@@ -211,3 +211,25 @@ async def test_process_actor_is_respawned_when_its_process_is_killed():
         assert system.restart_count(proxy) == 1
         failure = system.events.select(kind="failure", actor="/user/worker")[0]
         assert "ProcessExited" in failure["error"] and str(first_pid) in failure["error"]
+
+
+async def test_supervisor_respawns_a_killed_process_backed_child():
+    from sparklet.supervision import ChildSpec, Supervisor, SupervisorFlags, which_children
+
+    async with ActorSystem("driver", strict=True, tracing=True) as system:
+        sup = await system.spawn(Supervisor.props(
+            SupervisorFlags("one_for_one", intensity=3, period=30),
+            [ChildSpec("local", Counter), ChildSpec("remote", Props.of(ProcessActor, PidCounter, "remote"))],
+        ), "sup")
+        remote = system.lookup("/user/sup/remote")
+        first_pid = await remote.ask(Pid())
+        os.kill(first_pid, signal.SIGKILL)
+        for _ in range(1000):
+            infos = {i.id: i for i in await which_children(sup)}
+            if infos["remote"].restarts == 1 and infos["remote"].state == "running":
+                break
+            await asyncio.sleep(0.01)
+        assert infos["remote"].restarts == 1 and infos["local"].restarts == 0
+        assert await remote.ask(Pid(), timeout=20) not in (first_pid, os.getpid())
+        directive = system.events.select(kind="directive", actor="/user/sup")[-1]
+        assert directive["child"] == "remote"

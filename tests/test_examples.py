@@ -1,0 +1,22 @@
+"""The examples run as users run them, in their own process, and check their own outcome."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def test_supervision_tree_example_recovers_and_writes_events(tmp_path):
+    events = tmp_path / "events.jsonl"
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "supervision_tree.py"), "--events", str(events)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "recovered from every fault: OK" in result.stdout
+    kinds = [json.loads(line)["kind"] for line in events.read_text().splitlines()]
+    assert kinds.count("restart") >= 3 and "failure" in kinds and "send" in kinds
