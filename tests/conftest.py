@@ -16,6 +16,19 @@ from support import assert_no_tasks_left, child_pids
 os.environ.setdefault("PYTHONASYNCIODEBUG", "1")
 
 
+try:
+    import uvloop
+except ImportError:  # pragma: no cover - uvloop is a dependency where the platform has it
+    uvloop = None
+
+def pytest_asyncio_loop_factories(config, item):
+    """Every async test runs on the default asyncio loop and, where installed, on uvloop."""
+    factories = {"asyncio": asyncio.new_event_loop}
+    if uvloop is not None:
+        factories["uvloop"] = uvloop.new_event_loop
+    return factories
+
+
 @pytest.fixture(autouse=True)
 def no_leftovers():
     threads_before = set(threading.enumerate())
