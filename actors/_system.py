@@ -7,7 +7,8 @@ process share nothing but the message type catalogue.
 
 Strict mode round-trips every local message (and every reply) through the msgpack codec,
 so a message that could not cross a process boundary fails in a single-process test too.
-The test suite turns it on everywhere.
+It defaults to the environment variable ``SPARKLET_STRICT=1``, which the test suite sets,
+so it is on everywhere there, child processes included.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import collections
 import dataclasses
 import itertools
 import logging
+import os
 import uuid
 from typing import Any
 
@@ -104,7 +106,7 @@ class ActorSystem:
         self,
         name: str = "sparklet",
         *,
-        strict: bool = False,
+        strict: bool | None = None,
         tracing: bool = False,
         trace_file: str | None = None,
         event_capacity: int = 100_000,
@@ -117,7 +119,9 @@ class ActorSystem:
     ) -> None:
         self.name = name
         self.uid = uuid.uuid4().hex[:12]
-        self._strict = strict
+        # None: from the environment, so a test suite can make every system strict,
+        # including those in child processes (they inherit the variable).
+        self._strict = os.environ.get("SPARKLET_STRICT") == "1" if strict is None else strict
         self.clock: Clock = clock or RealClock()
         self.mailbox_capacity = mailbox_capacity
         self.default_ask_timeout = default_ask_timeout
@@ -125,7 +129,7 @@ class ActorSystem:
         self.events = EventLog(system=name, enabled=tracing, capacity=event_capacity, path=trace_file)
         self.dead_letters = DeadLetters(dead_letter_capacity)
         # Tell's fast path skips codec and tracing when neither is on (kept in step below).
-        self._plain = not strict and not self.events.enabled
+        self._plain = not self._strict and not self.events.enabled
         self.events.on_change = lambda: setattr(self, "_plain", not self.strict and not self.events.enabled)
         self.unhandled_count = 0
         self._codec = Codec(ref_type=ActorRef, encode_ref=self._encode_ref, resolve_ref=self._resolve_ref, registry=registry)

@@ -4,6 +4,7 @@ check that it left no thread, child process or asyncio task behind."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import threading
 
@@ -11,9 +12,10 @@ import pytest
 
 from sparklet.actors import ActorSystem
 
-from support import assert_no_tasks_left, child_pids
+from support import assert_no_tasks_left, child_pids, open_sockets
 
 os.environ.setdefault("PYTHONASYNCIODEBUG", "1")
+os.environ["SPARKLET_STRICT"] = "1"  # every ActorSystem strict unless a test says otherwise
 
 
 try:
@@ -33,6 +35,7 @@ def pytest_asyncio_loop_factories(config, item):
 def no_leftovers():
     threads_before = set(threading.enumerate())
     pids_before = child_pids()
+    sockets_before = open_sockets()
     yield
     leftover_threads = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
     for t in leftover_threads:
@@ -41,6 +44,9 @@ def no_leftovers():
     assert not leftover_threads, f"threads left running: {leftover_threads}"
     leftover_pids = child_pids() - pids_before
     assert not leftover_pids, f"child processes left running: {sorted(leftover_pids)}"
+    gc.collect()  # sockets of a closed loop may wait for the collector
+    leftover_sockets = open_sockets() - sockets_before
+    assert not leftover_sockets, f"sockets left open: {sorted(leftover_sockets)}"
 
 
 @pytest.fixture
