@@ -1,8 +1,8 @@
 """sparklet: a Spark-like data-parallel runtime for Python, built from asyncio actors.
 
-The public face of the library. The actor kernel lives in :mod:`sparklet.actors`,
-OTP-style supervision in :mod:`sparklet.supervision`; the most used names of both are
-here too.
+The public face of the library. ``Context`` and the RDD API (PySpark's names) come from
+:mod:`sparklet.runtime` and :mod:`sparklet.rdd`; the actor kernel lives in
+:mod:`sparklet.actors`, OTP-style supervision in :mod:`sparklet.supervision`.
 """
 
 from sparklet.actors import (
@@ -17,10 +17,14 @@ from sparklet.actors import (
     spawn_in_process,
 )
 from sparklet.supervision import Backoff, ChildSpec, Directive, Supervisor, SupervisorFlags
+from sparklet.rdd import RDD, HashPartitioner, Partitioner, StatCounter, StorageLevel, TaskContext, portable_hash
+from sparklet.runtime import Accumulator, AccumulatorParam, Broadcast, Context, StatusTracker
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "Accumulator", "AccumulatorParam", "Broadcast", "Context", "HashPartitioner", "Partitioner", "RDD",
+    "StatCounter", "StatusTracker", "StorageLevel", "TaskContext", "portable_hash",
     "Actor", "ActorRef", "ActorSystem", "Backoff", "ChildSpec", "Directive", "ProcessActor", "Props",
     "Supervisor", "SupervisorFlags", "Terminated", "__version__", "handler", "message", "spawn_in_process",
 ]

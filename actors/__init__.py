@@ -9,7 +9,7 @@ only the names exported here.
 from sparklet.actors._actor import Actor, ActorContext, ChildFailure, DeferredReply, Ignore, Props, Terminated, Timers, UnhandledMessage, handler
 from sparklet.actors._cell import TRANSITIONS as ACTOR_TRANSITIONS, ActorState
 from sparklet.actors._clock import Clock, ManualClock, RealClock
-from sparklet.actors._codec import Codec, MessageRegistry, message, message_tag
+from sparklet.actors._codec import Codec, Local, MessageRegistry, message, message_tag
 from sparklet.actors._errors import (
     ActorNameTaken,
     ActorNotFound,
@@ -37,7 +37,7 @@ __all__ = [
     "ACTOR_TRANSITIONS", "Actor", "ActorContext", "ActorNameTaken", "ActorNotFound", "ActorRef",
     "ActorStartFailed", "ActorState", "ActorStopped", "ActorSystem", "AskTimeout", "ChildFailure", "DeferredReply",
     "Clock", "Codec", "CodecError", "ConnectionLost", "DeadLetter", "DeadLetters", "EventLog",
-    "FrameTooLarge", "HandshakeFailed", "Ignore", "InvalidActorDefinition", "InvalidTransition",
+    "FrameTooLarge", "HandshakeFailed", "Ignore", "InvalidActorDefinition", "InvalidTransition", "Local",
     "MailboxFull", "ManualClock", "MessageRegistry", "ProcessActor", "ProcessExited", "ProcessHandle", "Props", "ProtocolError", "RealClock",
     "RemoteActorError", "SparkletError", "SparkletInternalError", "StateMachine", "Terminated",
     "Timers", "UnhandledMessage", "handler", "message", "message_tag", "spawn_in_process",

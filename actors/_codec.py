@@ -28,11 +28,37 @@ import msgpack
 
 from sparklet.actors._errors import CodecError
 
-__all__ = ["message", "MessageRegistry", "Codec", "DEFAULT_REGISTRY", "message_tag", "UnknownMessage", "register_message_types"]
+__all__ = ["message", "MessageRegistry", "Codec", "DEFAULT_REGISTRY", "message_tag", "UnknownMessage",
+           "register_message_types", "Local"]
 
 _MSG_EXT = 1
 _REF_EXT = 2
 _REF_MARK = msgpack.ExtType(_REF_EXT, b"")
+_LOCAL_EXT = 3
+
+
+class Local:
+    """A process-local value inside a message: an RDD graph, a function, a future.
+
+    Messages between actors of one process may carry objects msgpack cannot (and should
+    not) encode. Wrapping them in ``Local`` says so explicitly: strict mode round-trips
+    the wrapper by identity and still checks every other field, and sending a message
+    that holds one to another process fails with a :class:`CodecError` naming it.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Local) and other.value is self.value
+
+    def __hash__(self) -> int:
+        return id(self.value)
+
+    def __repr__(self) -> str:
+        return f"Local({type(self.value).__qualname__})"
 
 
 class _MessageSpec:
@@ -202,12 +228,23 @@ class Codec:
         self._encode_ref = encode_ref
         self._resolve_ref = resolve_ref
         self._packer = msgpack.Packer(default=self._default, use_bin_type=True, autoreset=True)
+        self._remote_packer = msgpack.Packer(default=self._default_remote, use_bin_type=True, autoreset=True)
+        # Local values in flight through a strict-mode round trip, by id (popped on decode).
+        self._locals: dict[int, Local] = {}
 
     # -- encoding ---------------------------------------------------------------------
+    def _default_remote(self, obj: Any) -> Any:
+        if type(obj) is Local:
+            raise CodecError(f"{obj!r} is process-local and cannot be sent to another process")
+        return self._default(obj)
+
     def _default(self, obj: Any) -> Any:
         spec = self._by_type.get(type(obj))
         if spec is not None:
             return (spec.ext, *spec.values(obj))
+        if type(obj) is Local:
+            self._locals[id(obj)] = obj
+            return msgpack.ExtType(_LOCAL_EXT, id(obj).to_bytes(8, "little"))
         if isinstance(obj, self._ref_type):
             address, path = self._encode_ref(obj)
             return (_REF_MARK, address, path)
@@ -221,15 +258,18 @@ class Codec:
             "and @message types (send other objects as cloudpickled bytes)"
         )
 
-    def encode(self, obj: Any) -> bytes:
-        """Encode ``obj``; raises :class:`CodecError` naming what could not be encoded."""
+    def encode(self, obj: Any, *, remote: bool = True) -> bytes:
+        """Encode ``obj`` for another process (``remote=True``, where :class:`Local` values
+        are refused) or for a strict-mode round trip; raises :class:`CodecError` naming
+        what could not be encoded."""
+        packer = self._remote_packer if remote else self._packer
         try:
-            return self._packer.pack(obj)
+            return packer.pack(obj)
         except CodecError as exc:
-            self._packer.reset()
+            packer.reset()
             raise CodecError(f"cannot encode {_describe(obj)}: {exc}") from None
         except (OverflowError, ValueError, TypeError) as exc:
-            self._packer.reset()
+            packer.reset()
             raise CodecError(f"cannot encode {_describe(obj)}: {exc}") from None
 
     # -- decoding ---------------------------------------------------------------------
@@ -247,6 +287,11 @@ class Codec:
             return spec
         if code == _REF_EXT:
             return _REF_MARK
+        if code == _LOCAL_EXT and not lenient:
+            local = self._locals.pop(int.from_bytes(data, "little"), None)
+            if local is not None:
+                return local
+            raise CodecError("a process-local value arrived without its object (it cannot cross processes)")
         raise CodecError(f"unknown msgpack ext type {code}")
 
     def _list_hook(self, items: tuple) -> Any:
@@ -292,7 +337,10 @@ class Codec:
 
     def roundtrip(self, obj: Any) -> Any:
         """Encode then decode: what strict mode does to every local message."""
-        return self.decode(self.encode(obj))
+        try:
+            return self.decode(self.encode(obj, remote=False))
+        finally:
+            self._locals.clear()
 
 
 def _describe(obj: Any) -> str:

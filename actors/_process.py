@@ -243,8 +243,10 @@ class ProcessActor(Actor):
     process (SIGTERM, then SIGKILL after ``stop_timeout``).
     """
 
-    def __init__(self, props: Props | type, name: str = "main", *, startup_timeout: float = 30.0, stop_timeout: float = 5.0) -> None:
+    def __init__(self, props: Props | type, name: str = "main", *, startup_timeout: float = 30.0, stop_timeout: float = 5.0,
+                 env: dict[str, str] | None = None) -> None:
         super().__init__()
+        self._env = env
         self._props = as_props(props)
         self._name = name
         self._startup_timeout = startup_timeout
@@ -252,7 +254,8 @@ class ProcessActor(Actor):
         self.handle: ProcessHandle | None = None
 
     async def pre_start(self) -> None:
-        self.handle = await spawn_in_process(self.context.system, self._props, self._name, startup_timeout=self._startup_timeout)
+        self.handle = await spawn_in_process(self.context.system, self._props, self._name,
+                                             startup_timeout=self._startup_timeout, env=self._env)
         self.context.watch(self.handle.ref)
 
     async def post_stop(self) -> None:

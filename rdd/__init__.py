@@ -1,1 +1,19 @@
-"""sparklet.rdd: see the README's roadmap; filled in by the engine and shuffle issues."""
+"""sparklet.rdd: PySpark's RDD API on sparklet's engine.
+
+``RDD`` and its helpers, plus the source constructors a context calls with itself as first
+argument (``parallelize(ctx, c, numSlices)``, ``range``, ``emptyRDD``, ``textFile``,
+``wholeTextFiles``, ``pickleFile``, ``union``).
+"""
+
+from sparklet.rdd._base import ActionInLoopError, TaskContext
+from sparklet.rdd._partitioner import HashPartitioner, Partitioner, portable_hash
+from sparklet.rdd._rdd import RDD
+from sparklet.rdd._sources import emptyRDD, parallelize, pickleFile, range, textFile, union, wholeTextFiles
+from sparklet.rdd._statcounter import StatCounter
+from sparklet.rdd._storage import StorageLevel
+
+__all__ = [
+    "RDD", "StorageLevel", "StatCounter", "TaskContext", "Partitioner", "HashPartitioner", "portable_hash",
+    "ActionInLoopError",
+    "parallelize", "range", "emptyRDD", "textFile", "wholeTextFiles", "pickleFile", "union",
+]

@@ -126,3 +126,22 @@ def test_random_bytes_never_escape_as_anything_but_codec_error(data):
         codec.decode(data)
     except CodecError:
         pass
+
+
+@message
+class CarriesLocal:
+    name: str
+    thing: object
+
+
+async def test_local_values_round_trip_by_identity_but_never_cross_processes(codec):
+    from sparklet.actors import Local
+
+    payload = object()
+    msg = codec.roundtrip(CarriesLocal("x", Local(payload)))
+    assert msg.thing.value is payload
+    with pytest.raises(CodecError, match=r"Local\(object\) is process-local and cannot be sent to another process"):
+        codec.encode(CarriesLocal("x", Local(payload)))
+    with pytest.raises(CodecError, match="without its object"):
+        codec.decode(msgpack.packb(msgpack.ExtType(3, (12345).to_bytes(8, "little"))))
+    assert codec._locals == {}

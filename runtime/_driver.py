@@ -1,0 +1,105 @@
+"""The driver's actors and the supervision tree that holds them.
+
+::
+
+    /user/sparklet                       Supervisor one_for_one
+    ├── block-manager-master             block locations, broadcasts
+    ├── scheduler                        Supervisor one_for_all: the two schedulers share
+    │   ├── dag-scheduler                running stages and tasks, so they restart together
+    │   └── task-scheduler
+    ├── job-manager                      the job registry and the waiters (kept apart so a
+    │                                    restarted scheduler does not lose who is waiting)
+    └── executors                        Supervisor one_for_one, with backoff
+        ├── exec-0                       ProcessActor(Executor) under local[N]: a restart
+        └── exec-1 ...                   starts a new process; Executor under inproc[N]
+
+Children start in that order, so the schedulers exist before any executor registers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Callable
+
+from sparklet.actors import ActorRef, ProcessActor, Props
+from sparklet.runtime._driver_blocks import BlockManagerMaster
+from sparklet.runtime._executor import Executor
+from sparklet.runtime._jobs import JobManager
+from sparklet.runtime._messages import AwaitExecutors
+from sparklet.runtime._schedulers import DAGScheduler, TaskScheduler
+from sparklet.supervision import Backoff, ChildSpec, Supervisor, SupervisorFlags
+
+__all__ = ["build_driver", "DriverHandles", "DriverShared", "PATHS"]
+
+ROOT = "/user/sparklet"
+PATHS = {
+    "blocks": f"{ROOT}/block-manager-master",
+    "dag": f"{ROOT}/scheduler/dag-scheduler",
+    "tasks": f"{ROOT}/scheduler/task-scheduler",
+    "jobs": f"{ROOT}/job-manager",
+    "executors": f"{ROOT}/executors",
+}
+
+
+class DriverShared:
+    """Process-local things the driver's actors share: configuration, the listener bus,
+    the accumulator registry, a way to run user code off the loop, and a read-only view
+    of where cached blocks are (the DAG scheduler's preferred locations)."""
+
+    def __init__(self, ctx: Any) -> None:
+        self.conf = ctx.conf
+        self.listener_bus = ctx.listener_bus
+        self.accumulators = ctx._accumulators
+        self.run_on_driver: Callable = ctx._run_on_driver
+        self.paths = PATHS
+        self.block_locations: Callable[[int], dict[int, list[str]]] = lambda rdd_id: {}
+
+    def cache_locations(self, rdd_id: int) -> dict[int, list[str]]:
+        return self.block_locations(rdd_id)
+
+
+@dataclasses.dataclass(frozen=True)
+class DriverHandles:
+    root: ActorRef
+    jobs: ActorRef
+    dag: ActorRef
+    tasks: ActorRef
+    blocks: ActorRef
+
+
+def _executor_spec(ctx: Any, index: int) -> ChildSpec:
+    conf = ctx.conf
+    executor_id = f"exec-{index}"
+    executor = Props.of(Executor, executor_id, ctx._system.address, cores=conf["executor.cores"],
+                        memory=conf["executor.memory"], local_dir=conf["local.dir"],
+                        heartbeat_interval=conf["executor.heartbeatInterval"])
+    if ctx.kind == "local":
+        # PYTHONHASHSEED=0 as Spark sets it, so hash-based partitioning agrees across executors.
+        env = dict(os.environ, PYTHONHASHSEED="0")
+        start = Props.of(ProcessActor, executor, executor_id, startup_timeout=conf["executor.startupTimeout"], env=env)
+    else:
+        start = executor
+    return ChildSpec(executor_id, start, restart="permanent", shutdown=10.0, backoff=Backoff(0.2, 5.0))
+
+
+async def build_driver(ctx: Any) -> DriverHandles:
+    system = ctx._system
+    shared = DriverShared(ctx)
+    n = ctx.executor_count
+    scheduler = Supervisor.props(SupervisorFlags("one_for_all", intensity=3, period=30), [
+        ChildSpec("dag-scheduler", Props.of(DAGScheduler, shared)),
+        ChildSpec("task-scheduler", Props.of(TaskScheduler, shared)),
+    ])
+    executors = Supervisor.props(SupervisorFlags("one_for_one", intensity=3 * n, period=60),
+                                 [_executor_spec(ctx, i) for i in range(n)])
+    root = Supervisor.props(SupervisorFlags("one_for_one", intensity=10, period=60), [
+        ChildSpec("block-manager-master", Props.of(BlockManagerMaster, shared)),
+        ChildSpec("scheduler", scheduler, type="supervisor"),
+        ChildSpec("job-manager", Props.of(JobManager, PATHS["dag"])),
+        ChildSpec("executors", executors, type="supervisor", shutdown=30.0),
+    ])
+    root_ref = await system.spawn(root, "sparklet", shutdown=60.0)
+    handles = DriverHandles(root_ref, *(system.ref_for(None, PATHS[k]) for k in ("jobs", "dag", "tasks", "blocks")))
+    await handles.tasks.ask(AwaitExecutors(n), timeout=ctx.conf["executor.startupTimeout"])
+    return handles

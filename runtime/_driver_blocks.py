@@ -1,0 +1,91 @@
+"""The driver's block-manager master: where every cached block and broadcast lives.
+
+An actor around :class:`~sparklet.runtime._block_master.BlockManagerMasterCore` (the
+sans-I/O bookkeeping of block locations) plus the broadcast store: the pickled value of
+every live broadcast, served to each executor once (executors cache what they fetch).
+It also tells executors to drop an RDD's blocks or a broadcast's copies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sparklet.actors import Actor, ActorRef, Local, handler
+from sparklet.runtime._block_master import BlockManagerMasterCore
+from sparklet.runtime._blocks import BlockStatus
+from sparklet.runtime._messages import (
+    BlockStatusUpdated, DestroyBroadcast, ExecutorGone, GetBroadcast, GetRddStorage, PutBroadcast, RegisterExecutor,
+    RemoveBroadcast, RemoveRdd, UnpersistBroadcast, UnpersistRdd,
+)
+
+__all__ = ["BlockManagerMaster"]
+
+
+class BlockManagerMaster(Actor):
+    def __init__(self, shared: Any) -> None:
+        super().__init__()
+        self.core = BlockManagerMasterCore()
+        shared.block_locations = self.core.cache_locations  # the DAG scheduler's read-only view
+        self._broadcasts: dict[int, bytes] = {}
+        # Invariant: exactly the executors registered in `core`.
+        self._executors: dict[str, ActorRef] = {}
+
+    @handler(RegisterExecutor)
+    def register(self, msg: RegisterExecutor) -> None:
+        self.core.register_executor(msg.executor_id, msg.host, msg.memory)
+        self._executors[msg.executor_id] = msg.ref
+
+    @handler(ExecutorGone)
+    def executor_gone(self, msg: ExecutorGone) -> None:
+        if self._executors.pop(msg.executor_id, None) is not None:
+            self.core.executor_lost(msg.executor_id)
+
+    @handler(BlockStatusUpdated)
+    def block_status(self, msg: BlockStatusUpdated) -> None:
+        self.core.update_block(BlockStatus(msg.block_id, msg.executor_id, msg.storage, msg.memory_size, msg.disk_size))
+
+    @handler(GetRddStorage)
+    def rdd_storage(self, msg: GetRddStorage) -> Local:
+        return Local(self.core.rdd_storage_info(msg.rdd_id))
+
+    @handler(UnpersistRdd)
+    async def unpersist(self, msg: UnpersistRdd) -> int:
+        holders = self.core.remove_rdd(msg.rdd_id)
+        removed = 0
+        for executor_id in holders:
+            ref = self._executors.get(executor_id)
+            if ref is not None:
+                try:
+                    removed += await ref.ask(RemoveRdd(msg.rdd_id), timeout=30)
+                except Exception:
+                    pass  # that executor is going away; its blocks go with it
+        return removed
+
+    # -- broadcasts ---------------------------------------------------------------------------
+    @handler(PutBroadcast)
+    def put_broadcast(self, msg: PutBroadcast) -> None:
+        self._broadcasts[msg.broadcast_id] = msg.data
+
+    @handler(GetBroadcast)
+    def get_broadcast(self, msg: GetBroadcast) -> bytes:
+        data = self._broadcasts.get(msg.broadcast_id)
+        if data is None:
+            raise KeyError(f"broadcast {msg.broadcast_id} does not exist (destroyed, or never created)")
+        return data
+
+    @handler(UnpersistBroadcast)
+    def unpersist_broadcast(self, msg: UnpersistBroadcast) -> None:
+        for ref in self._executors.values():
+            ref.tell(RemoveBroadcast(msg.broadcast_id))
+
+    @handler(DestroyBroadcast)
+    def destroy_broadcast(self, msg: DestroyBroadcast) -> None:
+        self._broadcasts.pop(msg.broadcast_id, None)
+        for ref in self._executors.values():
+            ref.tell(RemoveBroadcast(msg.broadcast_id))
+
+    def cache_locations(self, rdd_id: int) -> dict[int, list[str]]:
+        return self.core.cache_locations(rdd_id)
+
+    def statistics(self) -> dict[str, Any]:
+        return {"executors": len(self._executors), "broadcasts": len(self._broadcasts)}

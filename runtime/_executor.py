@@ -1,0 +1,259 @@
+"""The executor: runs tasks in worker threads, keeps a block manager, reports back.
+
+One actor per executor, the same code in both masters: under ``local[N]`` it lives in
+its own process (hosted by :class:`~sparklet.actors.ProcessActor`), under ``inproc[N]``
+in the driver's loop. Tasks never run on the event loop: each runs in one of the
+executor's ``cores`` worker threads, so the actor keeps answering heartbeats, kills and
+block requests while user code computes.
+
+A stage's task binary ``(rdd, func)`` arrives once per executor (``StageBinary``) and is
+deserialized once, by the first task that needs it; each ``RunTask`` carries only its
+partition. A task's result, accumulator updates and metrics go back in one
+``StatusUpdate``; a failure carries the exception type, message, traceback and, when it
+pickles, the exception itself.
+
+Killing a task sets its context's ``killed`` flag and raises :class:`TaskKilled` in its
+thread at the next bytecode boundary (a task inside a long C call finishes that call
+first); its outcome is reported as ``killed`` and its result discarded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import ctypes
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from typing import Any
+
+from sparklet.actors import Actor, ActorRef, handler
+from sparklet.rdd._base import TaskContext
+from sparklet.runtime._blocks import BlockManager, BlockStatus
+from sparklet.runtime._messages import (
+    BlockStatusUpdated, DropStageBinary, GetBroadcast, GetExecutorInfo, Heartbeat, InterruptTask, RegisterExecutor,
+    RemoveBroadcast, RemoveRdd, RunTask, SendHeartbeat, StageBinary, StatusUpdate,
+)
+from sparklet.runtime._pickling import describe_error, dumps_data, loads
+
+__all__ = ["Executor", "TaskKilled", "ExecutorEnv"]
+
+
+class TaskKilled(Exception):
+    """Raised inside a task's thread to stop it."""
+
+
+class ExecutorEnv:
+    """What a running task reaches through ``TaskContext.env``."""
+
+    def __init__(self, executor: "Executor") -> None:
+        self._executor = executor
+        self.block_manager: BlockManager = executor.block_manager
+        self.executor_id = executor.executor_id
+        self._broadcasts: dict[int, Any] = {}
+        self._broadcast_lock = threading.Lock()
+
+    def get_or_compute(self, rdd: Any, split: Any, context: TaskContext) -> Any:
+        return self.block_manager.get_or_compute(rdd, split, context)
+
+    def broadcast_value(self, bid: int) -> Any:
+        """The broadcast's value, fetched from the driver once per executor (from a task thread)."""
+        with self._broadcast_lock:
+            if bid in self._broadcasts:
+                return self._broadcasts[bid]
+            data = self._executor.call_from_thread(self._executor.driver_blocks.ask(GetBroadcast(bid), timeout=60))
+            value = loads(data)
+            self._broadcasts[bid] = value
+            return value
+
+    def drop_broadcast(self, bid: int) -> None:
+        with self._broadcast_lock:
+            self._broadcasts.pop(bid, None)
+
+
+class Executor(Actor):
+    def __init__(self, executor_id: str, driver_address: str | None, *, cores: int = 1, memory: int = 256 << 20,
+                 local_dir: str | None = None, heartbeat_interval: float = 1.0,
+                 scheduler_path: str = "/user/sparklet/scheduler/task-scheduler",
+                 blocks_path: str = "/user/sparklet/block-manager-master") -> None:
+        super().__init__()
+        self.executor_id = executor_id
+        self._driver_address = driver_address
+        self._cores = cores
+        self._memory = memory
+        self._local_dir = local_dir
+        self._heartbeat_interval = heartbeat_interval
+        self._scheduler_path = scheduler_path
+        self._blocks_path = blocks_path
+        self._binaries: dict[str, bytes] = {}
+        self._decoded: dict[str, tuple] = {}  # binary key -> (rdd, func), deserialized once
+        self._decode_lock = threading.Lock()
+        # task id -> [thread ident or None, TaskContext or None]; Invariant: only running tasks
+        self._running: dict[int, list] = {}
+        self._running_lock = threading.Lock()
+        self._completed = 0
+
+    async def pre_start(self) -> None:
+        system = self.context.system
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self.scheduler: ActorRef = system.ref_for(self._driver_address, self._scheduler_path)
+        self.driver_blocks: ActorRef = system.ref_for(self._driver_address, self._blocks_path)
+        self._directory = tempfile.mkdtemp(prefix=f"sparklet-{self.executor_id}-", dir=self._local_dir)
+        self.block_manager = BlockManager(self.executor_id, memory_bytes=self._memory, directory=self._directory,
+                                          on_block_status=self._block_status_from_any_thread)
+        self.env = ExecutorEnv(self)
+        self._pool = concurrent.futures.ThreadPoolExecutor(self._cores, thread_name_prefix=f"sparklet-task-{self.executor_id}")
+        # Disk work (removing blocks) and waiting for the task pool go here, never on the loop.
+        self._io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"sparklet-io-{self.executor_id}")
+        await self.scheduler.ask(RegisterExecutor(self.executor_id, self.ref, socket.gethostname(), self._cores,
+                                                  os.getpid(), self._memory), timeout=30)
+        self.timers.start_periodic("heartbeat", SendHeartbeat(), self._heartbeat_interval)
+
+    async def post_stop(self) -> None:
+        with self._running_lock:
+            running = list(self._running)
+        for task_id in running:
+            self._interrupt(task_id)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        await self._loop.run_in_executor(self._io, self._pool.shutdown, True)
+        await self._loop.run_in_executor(self._io, self._close_storage)
+        self._io.shutdown(wait=True)
+
+    def _close_storage(self) -> None:
+        self.block_manager.close()
+        shutil.rmtree(self._directory, ignore_errors=True)
+
+    def call_from_thread(self, awaitable: Any) -> Any:
+        """Await ``awaitable`` on the executor's loop from a task thread."""
+        async def run() -> Any:
+            return await awaitable
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result()
+
+    def _block_status_from_any_thread(self, status: BlockStatus) -> None:
+        message = BlockStatusUpdated(self.executor_id, status.block_id, status.storage, status.memory_size, status.disk_size)
+        if threading.get_ident() == self._loop_thread:
+            self.driver_blocks.tell(message)
+        else:
+            self._loop.call_soon_threadsafe(self.driver_blocks.tell, message)
+
+    # -- tasks ----------------------------------------------------------------------------------
+    @handler(StageBinary)
+    def stage_binary(self, msg: StageBinary) -> None:
+        self._binaries[msg.key] = msg.data
+
+    @handler(DropStageBinary)
+    def drop_binary(self, msg: DropStageBinary) -> None:
+        self._binaries.pop(msg.key, None)
+        with self._decode_lock:
+            self._decoded.pop(msg.key, None)
+
+    @handler(RunTask)
+    def launch(self, msg: RunTask) -> None:
+        binary = self._binaries.get(msg.binary_key)
+        with self._running_lock:
+            self._running[msg.task_id] = [None, None]
+        future = self._loop.run_in_executor(self._pool, self._run_task, msg, binary)
+        future.add_done_callback(lambda f: self._task_done(msg, f))
+
+    def _run_task(self, msg: RunTask, binary: bytes | None) -> tuple:
+        started = time.perf_counter()
+        with self._running_lock:
+            slot = self._running.get(msg.task_id)
+            if slot is None:
+                raise TaskKilled(f"task {msg.task_id} was killed before it started")
+            slot[0] = threading.get_ident()
+        context: TaskContext | None = None
+        try:
+            rdd, func = self._stage_code(msg.binary_key, binary)
+            partition = loads(msg.partition)
+            deserialized = time.perf_counter()
+            context = TaskContext(msg.stage_id, msg.stage_attempt, msg.partition_index, msg.attempt_number,
+                                  msg.task_id, msg.properties, env=self.env, cpus=1)
+            slot[1] = context
+            TaskContext._set(context)
+            try:
+                result = func(context, rdd.iterator(partition, context))
+            finally:
+                TaskContext._set(None)
+            computed = time.perf_counter()
+            data = dumps_data(result)
+            updates = dumps_data(context._accum_updates) if context._accum_updates else None
+            metrics = {
+                "executor_deserialize_time": deserialized - started,
+                "executor_run_time": computed - deserialized,
+                "result_serialization_time": time.perf_counter() - computed,
+                "result_size": len(data),
+                "records_read": context.metrics.get("records_read", 0),
+                "records_written": len(result) if isinstance(result, list) else 1,
+            }
+            return data, updates, metrics
+        finally:
+            with self._running_lock:
+                slot[0] = None  # no async kill may land after this point
+
+    def _stage_code(self, key: str, binary: bytes | None) -> tuple:
+        with self._decode_lock:
+            code = self._decoded.get(key)
+            if code is None:
+                if binary is None:
+                    raise RuntimeError(f"executor {self.executor_id} has no task binary {key}")
+                code = self._decoded[key] = loads(binary)
+            return code
+
+    def _task_done(self, msg: RunTask, future: asyncio.Future) -> None:
+        with self._running_lock:
+            slot = self._running.pop(msg.task_id, None)
+        killed = slot is None or (slot[1] is not None and slot[1].killed)
+        self._completed += 1
+        if future.cancelled() or killed:
+            update = StatusUpdate(self.executor_id, msg.task_id, "killed", None, None, None, {})
+        elif future.exception() is not None:
+            exc = future.exception()
+            state = "killed" if isinstance(exc, TaskKilled) else "failed"
+            update = StatusUpdate(self.executor_id, msg.task_id, state, None, describe_error(exc), None, {})
+        else:
+            data, updates, metrics = future.result()
+            update = StatusUpdate(self.executor_id, msg.task_id, "success", data, None, updates, metrics)
+        self.scheduler.tell(update)
+
+    @handler(InterruptTask)
+    def kill(self, msg: InterruptTask) -> None:
+        self._interrupt(msg.task_id)
+
+    def _interrupt(self, task_id: int) -> None:
+        with self._running_lock:
+            slot = self._running.get(task_id)
+            if slot is None:
+                return
+            if slot[1] is not None:
+                slot[1].killed = True
+            if slot[0] is None:
+                self._running.pop(task_id)  # not started yet: it will see it is gone
+                return
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(slot[0]), ctypes.py_object(TaskKilled))
+
+    # -- blocks, broadcasts, heartbeats -------------------------------------------------------------
+    @handler(RemoveRdd)
+    async def remove_rdd(self, msg: RemoveRdd) -> int:
+        return await self._loop.run_in_executor(self._io, self.block_manager.remove_rdd, msg.rdd_id)
+
+    @handler(RemoveBroadcast)
+    def remove_broadcast(self, msg: RemoveBroadcast) -> None:
+        self.env.drop_broadcast(msg.broadcast_id)
+
+    @handler(SendHeartbeat)
+    def heartbeat(self, msg: SendHeartbeat) -> None:
+        with self._running_lock:
+            running = len(self._running)
+        self.scheduler.tell(Heartbeat(self.executor_id, running, {"completed_tasks": self._completed}))
+
+    @handler(GetExecutorInfo)
+    def info(self, msg: GetExecutorInfo) -> dict:
+        with self._running_lock:
+            running = len(self._running)
+        return {"executor_id": self.executor_id, "pid": os.getpid(), "cores": self._cores, "running_tasks": running,
+                "completed_tasks": self._completed, "blocks": self.block_manager.statistics().as_dict()}

@@ -1,0 +1,208 @@
+"""The engine's messages: facts in the past tense, commands in the imperative.
+
+Messages between the driver and executors cross processes: their fields are msgpack
+values, with pickled data (task binaries, partitions, results, errors) as ``bytes``
+packed once. Messages among the driver's own actors may carry RDD graphs and functions
+as :class:`~sparklet.actors.Local` values, which never leave the process.
+"""
+
+from __future__ import annotations
+
+from sparklet.actors import ActorRef, Local, message
+
+# -- driver -> executor ---------------------------------------------------------------------
+
+
+@message(tag="sparklet.StageBinary")
+class StageBinary:
+    """The pickled ``(rdd, func)`` of a stage attempt, sent once per executor."""
+
+    key: str
+    data: bytes
+
+
+@message(tag="sparklet.RunTask")
+class RunTask:
+    task_id: int
+    binary_key: str
+    stage_id: int
+    stage_attempt: int
+    partition_index: int
+    attempt_number: int
+    partition: bytes  # the pickled Partition object
+    properties: dict
+
+
+@message(tag="sparklet.InterruptTask")
+class InterruptTask:
+    task_id: int
+    reason: str
+
+
+@message(tag="sparklet.DropStageBinary")
+class DropStageBinary:
+    key: str
+
+
+@message(tag="sparklet.RemoveRdd")
+class RemoveRdd:
+    rdd_id: int
+
+
+@message(tag="sparklet.RemoveBroadcast")
+class RemoveBroadcast:
+    broadcast_id: int
+
+
+@message(tag="sparklet.GetExecutorInfo")
+class GetExecutorInfo:
+    pass
+
+
+# -- executor -> driver -------------------------------------------------------------------------
+
+
+@message(tag="sparklet.RegisterExecutor")
+class RegisterExecutor:
+    executor_id: str
+    ref: ActorRef
+    host: str
+    cores: int
+    pid: int
+    memory: int
+
+
+@message(tag="sparklet.StatusUpdate")
+class StatusUpdate:
+    """A task finished: ``state`` is ``success``, ``failed`` or ``killed``."""
+
+    executor_id: str
+    task_id: int
+    state: str
+    result: bytes | None        # pickled result (success)
+    error: tuple | None         # (type name, message, traceback text, pickled exception or None)
+    accum_updates: bytes | None  # pickled {accumulator id: partial value}
+    metrics: dict
+
+
+@message(tag="sparklet.Heartbeat")
+class Heartbeat:
+    executor_id: str
+    running_tasks: int
+    metrics: dict
+
+
+@message(tag="sparklet.BlockStatusUpdated")
+class BlockStatusUpdated:
+    executor_id: str
+    block_id: str
+    storage: str
+    memory_size: int
+    disk_size: int
+
+
+@message(tag="sparklet.GetBroadcast")
+class GetBroadcast:
+    broadcast_id: int
+
+
+# -- among the driver's actors (process-local payloads) -------------------------------------------
+
+
+@message(tag="sparklet.SubmitJob")
+class SubmitJob:
+    job_id: int
+    rdd: Local
+    func: Local
+    partitions: tuple
+    properties: dict
+
+
+@message(tag="sparklet.CancelJob")
+class CancelJob:
+    job_id: int
+    reason: str
+
+
+@message(tag="sparklet.CancelJobGroup")
+class CancelJobGroup:
+    group_id: str
+    reason: str
+
+
+@message(tag="sparklet.CancelAllJobs")
+class CancelAllJobs:
+    reason: str
+
+
+@message(tag="sparklet.SchedulerEvent")
+class SchedulerEvent:
+    """An event for a scheduler core (its dataclass travels as a Local)."""
+
+    event: Local
+
+
+@message(tag="sparklet.SchedulerActions")
+class SchedulerActions:
+    """Actions a scheduler core produced that another actor carries out."""
+
+    actions: Local
+
+
+@message(tag="sparklet.ExecutorGone")
+class ExecutorGone:
+    executor_id: str
+    reason: str
+
+
+@message(tag="sparklet.ExpireDeadExecutors")
+class ExpireDeadExecutors:
+    pass
+
+
+@message(tag="sparklet.ReviveOffers")
+class ReviveOffers:
+    pass
+
+
+@message(tag="sparklet.SendHeartbeat")
+class SendHeartbeat:
+    pass
+
+
+@message(tag="sparklet.PutBroadcast")
+class PutBroadcast:
+    broadcast_id: int
+    data: bytes
+
+
+@message(tag="sparklet.DestroyBroadcast")
+class DestroyBroadcast:
+    broadcast_id: int
+
+
+@message(tag="sparklet.UnpersistBroadcast")
+class UnpersistBroadcast:
+    broadcast_id: int
+
+
+@message(tag="sparklet.UnpersistRdd")
+class UnpersistRdd:
+    rdd_id: int
+
+
+@message(tag="sparklet.GetRddStorage")
+class GetRddStorage:
+    rdd_id: int
+
+
+@message(tag="sparklet.ListExecutors")
+class ListExecutors:
+    pass
+
+
+@message(tag="sparklet.AwaitExecutors")
+class AwaitExecutors:
+    """Answered once at least ``count`` executors are registered."""
+
+    count: int

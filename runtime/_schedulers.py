@@ -1,0 +1,271 @@
+"""The scheduler actors: the I/O shells around the sans-I/O cores.
+
+``DAGScheduler`` wraps :class:`~sparklet.runtime._dag.DAGSchedulerCore`: events in,
+actions out. It pickles each stage's task binary once (in a worker thread, so a large
+closure never stalls the loop), merges accumulator updates, posts listener events, and
+hands task sets to the ``TaskScheduler`` and job outcomes to the job manager.
+
+``TaskScheduler`` wraps :class:`~sparklet.runtime._tasksets.TaskSchedulerCore` and is
+the executors' counterpart: registration, status updates, heartbeats and death watch.
+It sends a stage's binary to an executor once, before that executor's first task of
+the stage, and each task with only its pickled partition. An executor is lost when its
+reference terminates (its process died: the connection closed) or when it has been
+silent for ``network.timeout`` seconds; its running tasks are resubmitted elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import time
+from typing import Any
+
+from sparklet.actors import Actor, ActorRef, DeferredReply, Local, Terminated, handler
+from sparklet.runtime import _listener as listen
+from sparklet.runtime._dag import DAGSchedulerCore
+from sparklet.runtime._messages import (
+    ExecutorGone, ExpireDeadExecutors, Heartbeat, InterruptTask, ListExecutors, RegisterExecutor, ReviveOffers,
+    RunTask, SchedulerActions, SchedulerEvent, StageBinary, StatusUpdate, AwaitExecutors, DropStageBinary,
+)
+from sparklet.runtime._pickling import dumps_closure, loads, rebuild_error
+from sparklet.runtime._sched_events import (
+    CancelTasks, ExecutorAdded, ExecutorLost, JobEndedInfo, JobFailed, JobStartedInfo, JobSucceeded, KillTask,
+    LaunchTask, MarkPartitionCompleted, MergeAccumulators, StageCompletedInfo, StageSubmittedInfo, SubmitTasks,
+    TaskEnded, TaskSetFailed,
+)
+from sparklet.runtime._tasksets import TaskSchedulerCore
+
+__all__ = ["DAGScheduler", "TaskScheduler"]
+
+
+class DAGScheduler(Actor):
+    def __init__(self, shared: Any) -> None:
+        super().__init__()
+        self._shared = shared
+        self.core = DAGSchedulerCore(
+            clock=time.monotonic,
+            max_consecutive_stage_attempts=shared.conf["stage.maxConsecutiveAttempts"],
+            cache_locations=shared.cache_locations,
+        )
+
+    def pre_start(self) -> None:
+        # By path: a sibling started later (or restarted) is found when a message goes out.
+        self._tasks: ActorRef = self.context.system.ref_for(None, self._shared.paths["tasks"])
+        self._jobs: ActorRef = self.context.system.ref_for(None, self._shared.paths["jobs"])
+
+    @handler(SchedulerEvent)
+    async def on_event(self, msg: SchedulerEvent) -> None:
+        pending = self.core.handle(msg.event.value)
+        while pending:
+            feedback: list = []
+            for action in pending:
+                feedback += await self._carry_out(action)
+            pending = [a for event in feedback for a in self.core.handle(event)]
+
+    async def _carry_out(self, action: Any) -> list:
+        """Do what an action says; return events that go straight back into the core."""
+        bus = self._shared.listener_bus
+        if isinstance(action, SubmitTasks):
+            what = "the function of a task" if not action.is_shuffle_map else "the shuffle dependency"
+            try:
+                binary = await self._shared.run_on_driver(dumps_closure, (action.rdd, action.func_or_shuffle_dep), what)
+            except Exception as exc:
+                return [TaskSetFailed(action.stage_id, action.stage_attempt, f"Task not serializable: {exc}", exc)]
+            self._tasks.tell(SchedulerActions(Local([(action, binary)])))
+        elif isinstance(action, (CancelTasks, MarkPartitionCompleted)):
+            self._tasks.tell(SchedulerActions(Local([(action, None)])))
+        elif isinstance(action, (JobSucceeded, JobFailed)):
+            self._jobs.tell(SchedulerActions(Local([action])))
+        elif isinstance(action, MergeAccumulators):
+            for packed in action.updates:
+                self._shared.accumulators.merge(loads(packed))
+        elif isinstance(action, JobStartedInfo):
+            bus.post(listen.JobStart(action.time, action.job_id, action.stage_ids, action.properties))
+        elif isinstance(action, JobEndedInfo):
+            bus.post(listen.JobEnd(action.time, action.job_id, action.status, action.error))
+        elif isinstance(action, StageSubmittedInfo):
+            bus.post(listen.StageSubmitted(action.time, action.stage_id, action.attempt, action.name,
+                                           action.num_tasks, action.partitions_to_run, action.parent_ids))
+        elif isinstance(action, StageCompletedInfo):
+            bus.post(listen.StageCompleted(action.time, action.stage_id, action.attempt, action.status, action.failure_reason))
+        return []
+
+
+class _Executor:
+    __slots__ = ("executor_id", "ref", "host", "cores", "pid", "last_seen", "binaries", "running")
+
+    def __init__(self, msg: RegisterExecutor, now: float) -> None:
+        self.executor_id, self.ref, self.host, self.cores, self.pid = msg.executor_id, msg.ref, msg.host, msg.cores, msg.pid
+        self.last_seen = now
+        self.binaries: set[str] = set()
+        self.running = 0
+
+
+class TaskScheduler(Actor):
+    def __init__(self, shared: Any) -> None:
+        super().__init__()
+        self._shared = shared
+        conf = shared.conf
+        self.core = TaskSchedulerCore(clock=time.monotonic, max_failures=conf["task.maxFailures"],
+                                      locality_wait=conf["locality.wait"])
+        self._timeout = conf["network.timeout"]
+        # Invariant: exactly the executors registered with the core.
+        self._executors: dict[str, _Executor] = {}
+        self._ref_to_executor: dict[ActorRef, str] = {}
+        # "stage.attempt" -> (rdd, binary, properties) for live task sets
+        self._task_sets: dict[str, tuple[Any, bytes, dict]] = {}
+        self._launched: dict[int, LaunchTask] = {}
+        self._waiting_for_executors: list[tuple[int, DeferredReply]] = []
+
+    def pre_start(self) -> None:
+        self._dag: ActorRef = self.context.system.ref_for(None, self._shared.paths["dag"])
+        self._blocks: ActorRef = self.context.system.ref_for(None, self._shared.paths["blocks"])
+        self.timers.start_periodic("expire", ExpireDeadExecutors(), max(0.5, self._timeout / 4))
+
+    # -- executors -------------------------------------------------------------------------------
+    @handler(RegisterExecutor)
+    def register(self, msg: RegisterExecutor) -> bool:
+        old = self._executors.get(msg.executor_id)
+        if old is not None:
+            self._lose(msg.executor_id, "re-registered (the executor restarted)")
+        self._executors[msg.executor_id] = _Executor(msg, time.monotonic())
+        self._ref_to_executor[msg.ref] = msg.executor_id
+        self.context.watch(msg.ref)
+        self._blocks.tell(msg)
+        self._shared.listener_bus.post(listen.ExecutorRegistered(time.time(), msg.executor_id, msg.host, msg.cores, msg.pid))
+        self._route(self.core.executor_added(msg.executor_id, msg.host, msg.cores))
+        self._answer_waiters()
+        return True
+
+    @handler(AwaitExecutors)
+    def await_executors(self, msg: AwaitExecutors) -> None:
+        reply = self.context.defer_reply()
+        self._waiting_for_executors.append((msg.count, reply))
+        self._answer_waiters()
+
+    def _answer_waiters(self) -> None:
+        still = []
+        for count, reply in self._waiting_for_executors:
+            if len(self._executors) >= count:
+                reply.set_result(len(self._executors))
+            else:
+                still.append((count, reply))
+        self._waiting_for_executors = still
+
+    @handler(Terminated)
+    def executor_terminated(self, msg: Terminated) -> None:
+        executor_id = self._ref_to_executor.get(msg.actor)
+        if executor_id is not None and executor_id in self._executors and self._executors[executor_id].ref == msg.actor:
+            self._lose(executor_id, f"executor {executor_id} terminated ({msg.reason})")
+
+    @handler(Heartbeat)
+    def heartbeat(self, msg: Heartbeat) -> None:
+        executor = self._executors.get(msg.executor_id)
+        if executor is not None:
+            executor.last_seen = time.monotonic()
+
+    @handler(ExpireDeadExecutors)
+    def expire(self, msg: ExpireDeadExecutors) -> None:
+        now = time.monotonic()
+        for executor in list(self._executors.values()):
+            if now - executor.last_seen > self._timeout:
+                self._lose(executor.executor_id, f"no heartbeat for {now - executor.last_seen:.1f}s "
+                                                 f"(network.timeout is {self._timeout}s)")
+
+    def _lose(self, executor_id: str, reason: str) -> None:
+        executor = self._executors.pop(executor_id, None)
+        if executor is None:
+            return
+        self._ref_to_executor.pop(executor.ref, None)
+        self.context.unwatch(executor.ref)
+        self._blocks.tell(ExecutorGone(executor_id, reason))
+        self._shared.listener_bus.post(listen.ExecutorRemoved(time.time(), executor_id, reason))
+        self._route(self.core.executor_lost(executor_id, reason))
+
+    @handler(ListExecutors)
+    def list_executors(self, msg: ListExecutors) -> list:
+        return [{"executor_id": e.executor_id, "host": e.host, "pid": e.pid, "cores": e.cores,
+                 "running_tasks": e.running, "address": e.ref.address} for e in self._executors.values()]
+
+    # -- task sets -----------------------------------------------------------------------------------
+    @handler(SchedulerActions)
+    def from_dag(self, msg: SchedulerActions) -> None:
+        for action, binary in msg.actions.value:
+            if isinstance(action, SubmitTasks):
+                self._task_sets[f"{action.stage_id}.{action.stage_attempt}"] = (action.rdd, binary, action.properties)
+            self._route(self.core.handle(action))
+
+    @handler(ReviveOffers)
+    def revive(self, msg: ReviveOffers) -> None:
+        self._route(self.core.resource_offers())
+
+    @handler(StatusUpdate)
+    def status_update(self, msg: StatusUpdate) -> None:
+        launch = self._launched.pop(msg.task_id, None)
+        if launch is None:
+            return  # already accounted for (its executor was declared lost)
+        executor = self._executors.get(msg.executor_id)
+        if executor is not None:
+            executor.running -= 1
+        result: Any = msg.result
+        reason = ""
+        if msg.state == "failed":
+            result = rebuild_error(msg.error)
+            reason = f"{msg.error[0]}: {msg.error[1]}"
+        elif msg.state == "killed":
+            reason = "killed"
+        self._shared.listener_bus.post(listen.TaskEnd(
+            time.time(), msg.task_id, launch.stage_id, launch.stage_attempt, launch.partition, launch.attempt_number,
+            msg.executor_id, msg.state, reason or None, dict(msg.metrics)))
+        updates = (msg.accum_updates,) if msg.accum_updates is not None else ()
+        self._route(self.core.task_ended(msg.task_id, msg.state, reason, result=result, accum_updates=updates,
+                                         metrics=dict(msg.metrics)))
+
+    def _route(self, actions: list) -> None:
+        """Carry out the task scheduler core's actions."""
+        to_dag = []
+        for action in actions:
+            if isinstance(action, LaunchTask):
+                self._launch(action)
+            elif isinstance(action, KillTask):
+                executor = self._executors.get(action.executor_id)
+                if executor is not None:
+                    executor.ref.tell(InterruptTask(action.task_id, action.reason))
+            else:
+                if isinstance(action, TaskEnded) and action.task_id in self._launched and action.status == "executor_lost":
+                    lost = self._launched.pop(action.task_id)
+                    self._shared.listener_bus.post(listen.TaskEnd(
+                        time.time(), action.task_id, lost.stage_id, lost.stage_attempt, lost.partition,
+                        lost.attempt_number, lost.executor_id, "executor_lost", action.reason, {}))
+                to_dag.append(action)
+        for event in to_dag:
+            self._dag.tell(SchedulerEvent(Local(event)))
+        self._forget_finished_task_sets()
+        deadline = self.core.next_locality_deadline()
+        if deadline is not None:
+            self.timers.start_single("revive", ReviveOffers(), max(0.0, deadline - time.monotonic()))
+
+    def _launch(self, launch: LaunchTask) -> None:
+        executor = self._executors[launch.executor_id]
+        key = f"{launch.stage_id}.{launch.stage_attempt}"
+        rdd, binary, properties = self._task_sets[key]
+        if key not in executor.binaries:
+            executor.ref.tell(StageBinary(key, binary))
+            executor.binaries.add(key)
+        partition = pickle.dumps(rdd.partitions[launch.partition], protocol=pickle.HIGHEST_PROTOCOL)
+        executor.ref.tell(RunTask(launch.task_id, key, launch.stage_id, launch.stage_attempt, launch.partition,
+                                  launch.attempt_number, partition, properties))
+        executor.running += 1
+        self._launched[launch.task_id] = launch
+        self._shared.listener_bus.post(listen.TaskStart(
+            time.time(), launch.task_id, launch.stage_id, launch.stage_attempt, launch.partition,
+            launch.attempt_number, launch.executor_id, launch.locality.name))
+
+    def _forget_finished_task_sets(self) -> None:
+        live = {f"{m.stage_id}.{m.stage_attempt}" for m in self.core.task_sets.values()}
+        for key in [k for k in self._task_sets if k not in live]:
+            del self._task_sets[key]
+            for executor in self._executors.values():
+                if key in executor.binaries:
+                    executor.binaries.discard(key)
+                    executor.ref.tell(DropStageBinary(key))

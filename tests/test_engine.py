@@ -1,0 +1,211 @@
+"""The engine end to end, under both masters: real executors (processes for local[N],
+actors in the driver's loop for inproc[N]), real jobs, real failures."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pickle
+import signal
+import threading
+import time
+
+import pytest
+
+from sparklet import Context
+from sparklet.rdd import StorageLevel
+from sparklet.rdd._base import ActionInLoopError
+from sparklet.runtime import JobEnd, JobStart, StageCompleted, StageSubmitted, TaskEnd, TaskStart
+
+MASTERS = ["inproc[2]", "local[2]"]
+
+
+@pytest.fixture(params=MASTERS)
+def sc(request):
+    with Context(request.param, "engine-tests", conf={"ui.showConsoleProgress": False}) as context:
+        yield context
+
+
+def test_a_job_runs_and_answers_like_plain_python(sc):
+    rdd = sc.parallelize(range(1000), 7).map(lambda x: x * 2).filter(lambda x: x % 3 == 0)
+    assert rdd.collect() == [x * 2 for x in range(1000) if (x * 2) % 3 == 0]
+    assert rdd.count() == len([x for x in range(1000) if (x * 2) % 3 == 0])
+    assert sc.parallelize([]).collect() == []
+
+
+def test_tasks_run_on_every_executor_in_their_own_threads_or_processes(sc):
+    where = sc.parallelize(range(8), 8).map(lambda _: (os.getpid(), threading.current_thread().name)).collect()
+    pids = {pid for pid, _ in where}
+    if sc.kind == "local":
+        assert len(pids) == 2 and os.getpid() not in pids
+    else:
+        assert pids == {os.getpid()}
+    assert all(name.startswith("sparklet-task-") for _, name in where)
+
+
+def test_events_tell_the_story_of_a_job_in_order(sc):
+    sc.listener_bus.clear()
+    sc.parallelize(range(10), 4).count()
+    events = sc.listener_events()
+    kinds = [type(e) for e in events if not type(e).__name__.startswith("Executor")]
+    assert kinds[0] is JobStart and kinds[1] is StageSubmitted and kinds[-1] is JobEnd and kinds[-2] is StageCompleted
+    starts, ends = sc.listener_events(TaskStart), sc.listener_events(TaskEnd)
+    assert sorted(e.partition for e in starts) == [0, 1, 2, 3] == sorted(e.partition for e in ends)
+    assert all(e.status == "success" and e.metrics["executor_run_time"] >= 0 for e in ends)
+    assert sc.listener_events(JobEnd)[-1].status == "succeeded"
+
+
+def test_a_failing_user_function_fails_the_job_with_its_own_exception_after_retries(sc):
+    def boom(x):
+        if x == 7:
+            raise KeyError(f"no such key {x}")
+        return x
+
+    sc.listener_bus.clear()
+    with pytest.raises(KeyError, match="no such key 7") as info:
+        sc.parallelize(range(10), 2).map(boom).collect()
+    assert "boom" in info.value.remote_traceback
+    failures = [e for e in sc.listener_events(TaskEnd) if e.status == "failed"]
+    assert len(failures) == 4 and {e.partition for e in failures} == {1}
+    assert any("failed 4 times" in str(note) for note in getattr(info.value, "__notes__", []))
+    assert sc.parallelize([1, 2, 3]).sum() == 6  # the context keeps serving
+
+
+def test_an_unpicklable_closure_fails_at_action_time_naming_the_object(sc):
+    lock = threading.Lock()
+    with pytest.raises(pickle.PicklingError, match=r"Could not serialize object.*closure variable 'lock'"):
+        sc.parallelize([1, 2]).map(lambda x: (x, lock)).collect()
+    assert sc.parallelize([1, 2]).count() == 2
+
+
+def test_a_blocking_action_inside_a_running_loop_names_its_twin(sc):
+    async def inside():
+        with pytest.raises(ActionInLoopError, match=r"collect\(\) blocks; .* `await rdd.collectAsync\(\)`"):
+            sc.parallelize([1]).collect()
+        return await sc.parallelize([1, 2]).collectAsync()
+
+    assert asyncio.run(inside()) == [1, 2]
+
+
+def test_accumulators_count_each_partition_once_even_when_tasks_are_retried(sc):
+    counted = sc.accumulator(0)
+    flaky = sc.accumulator(0)
+
+    def add(x):
+        from sparklet.rdd import TaskContext
+
+        counted.add(1)
+        if TaskContext.get().attemptNumber() == 0 and x == 0:
+            flaky.add(100)  # added by an attempt that then fails: must not count
+            raise RuntimeError("first attempt fails")
+        return x
+
+    assert sc.parallelize(range(20), 4).map(add).count() == 20
+    assert counted.value == 20
+    assert flaky.value == 0
+
+
+def test_broadcasts_reach_tasks_and_are_fetched_once_per_executor(sc):
+    table = sc.broadcast({i: i * i for i in range(1000)})
+    assert sc.parallelize(range(10), 5).map(lambda x: table.value[x]).collect() == [x * x for x in range(10)]
+    fetches = sc.parallelize(range(10), 10).map(lambda x: len(table.value)).collect()
+    assert fetches == [1000] * 10
+    table.destroy()
+    with pytest.raises(RuntimeError, match="destroyed"):
+        table.value
+
+
+def test_cached_partitions_are_read_back_and_storage_is_visible(sc):
+    computed = sc.accumulator(0)
+
+    def track(x):
+        computed.add(1)
+        return x
+
+    rdd = sc.parallelize(range(100), 4).map(track).cache()
+    assert rdd.getStorageLevel() == StorageLevel.MEMORY_ONLY
+    assert rdd.sum() == 4950 and computed.value == 100
+    assert rdd.sum() == 4950 and computed.value == 100  # read from the cache
+    info = sc.storage_status(rdd)
+    assert info.num_partitions_cached == 4
+    rdd.unpersist(blocking=True)
+    assert rdd.sum() == 4950 and computed.value == 200
+
+
+def test_executors_are_listed(sc):
+    executors = sc.executors()
+    assert len(executors) == 2 and all(e["cores"] == 1 for e in executors)
+
+
+def test_concurrent_jobs_from_many_coroutines_are_all_answered():
+    async def main():
+        async with Context("inproc[2]", "concurrent", conf={"ui.showConsoleProgress": False}) as sc:
+            jobs = [sc.parallelize(range(n), 3).map(lambda x: x + 1).sumAsync() for n in range(1, 31)]
+            return await asyncio.gather(*jobs)
+
+    assert asyncio.run(main()) == [sum(range(1, n + 1)) for n in range(1, 31)]
+
+
+@pytest.mark.parametrize("master", MASTERS)
+def test_cancelling_the_awaiting_task_kills_the_job_and_executors_survive(master):
+    async def main():
+        async with Context(master, "cancel", conf={"ui.showConsoleProgress": False}) as sc:
+            def spin(x):  # pure Python: a kill lands at the next bytecode
+                end = time.monotonic() + 30
+                while time.monotonic() < end:
+                    pass
+                return x
+
+            slow = asyncio.ensure_future(sc.parallelize(range(4), 4).map(spin).collectAsync())
+            while not sc.listener_events(TaskStart):
+                await asyncio.sleep(0.01)
+            slow.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await slow
+            for _ in range(500):
+                if sc.listener_events(JobEnd, status="cancelled"):
+                    break
+                await asyncio.sleep(0.01)
+            assert sc.listener_events(JobEnd, status="cancelled")
+            assert await sc.parallelize(range(10), 2).countAsync() == 10  # executors serve the next job
+            return [e.status for e in sc.listener_events(TaskEnd)]
+
+    statuses = asyncio.run(main())
+    assert "killed" in statuses
+
+
+def test_the_event_loop_stays_responsive_while_a_cpu_heavy_job_runs():
+    def burn(x):
+        total = 0
+        for i in range(300_000):
+            total += i * x
+        return total
+
+    async def main():
+        async with Context("local[2]", "lag", conf={"ui.showConsoleProgress": False}) as sc:
+            job = asyncio.ensure_future(sc.parallelize(range(40), 8).map(burn).sumAsync())
+            worst = 0.0
+            while not job.done():
+                before = time.perf_counter()
+                await asyncio.sleep(0.005)
+                worst = max(worst, time.perf_counter() - before - 0.005)
+            await job
+            return worst
+
+    assert asyncio.run(main()) < 0.020
+
+
+def test_a_lost_executor_process_is_replaced_and_its_cached_partitions_recomputed():
+    with Context("local[2]", "lost-cache", conf={"ui.showConsoleProgress": False}) as sc:
+        rdd = sc.parallelize(range(40), 4).map(lambda x: (x, os.getpid())).cache()
+        first = rdd.collect()
+        victim = first[0][1]
+        os.kill(victim, signal.SIGKILL)
+        sc.listener_bus.clear()
+        second = rdd.collect()
+        assert [x for x, _ in second] == list(range(40))
+        rerun = {e.partition for e in sc.listener_events(TaskEnd) if e.status == "success"}
+        lost = {p for p in range(4) if first[p * 10][1] == victim}
+        assert rerun == set(range(4))  # the result stage reads every partition...
+        recomputed = {x // 10 for x, pid in second if pid != first[x][1]}
+        assert recomputed == lost  # ...but only the lost ones were computed again
