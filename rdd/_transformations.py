@@ -327,6 +327,7 @@ class TransformationsMixin:
         Traceback (most recent call last):
             ...
         RuntimeError: Pipe function `false' exited with error code 1
+        Job aborted due to stage failure: Task 0 in stage ... failed 4 times...
         """
         if env is None:
             env = dict()

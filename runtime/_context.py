@@ -236,11 +236,14 @@ class ContextCore:
                             partitions: Sequence[int] | None = None) -> list[Any]:
         """Run ``func`` over the given partitions of ``rdd``; results in partition order.
         Cancelling the awaiting task cancels the job."""
-        properties = self._local_properties()
-        if asyncio.get_running_loop() is not self._loop:  # awaited from another loop than ours
-            future = asyncio.run_coroutine_threadsafe(self._run_job(rdd, func, partitions, properties), self._loop)
-            return await asyncio.wrap_future(future)
-        return await self._run_job(rdd, func, partitions, properties)
+        return await self._on_our_loop(self._run_job(rdd, func, partitions, self._local_properties()))
+
+    async def _on_our_loop(self, coroutine: Coroutine) -> Any:
+        """Await ``coroutine`` on the context's loop, from whichever loop we are awaited on
+        (the driver's actors live on one loop; cancelling the caller cancels it there too)."""
+        if asyncio.get_running_loop() is self._loop:
+            return await coroutine
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, self._loop))
 
     async def _run_job(self, rdd: RDDBase, func: Callable, partitions: Sequence[int] | None, properties: dict) -> list[Any]:
         await self._ready()
@@ -315,11 +318,15 @@ class ContextCore:
 
     async def _unpersist_async(self, rdd: RDDBase, blocking: bool) -> None:
         self._persistent.pop(rdd.id, None)
-        await self._ready()
-        if blocking:
-            await self._driver.blocks.ask(UnpersistRdd(rdd.id), timeout=60)
-        else:
-            self._driver.blocks.tell(UnpersistRdd(rdd.id))
+
+        async def unpersist() -> None:
+            await self._ready()
+            if blocking:
+                await self._driver.blocks.ask(UnpersistRdd(rdd.id), timeout=60)
+            else:
+                self._driver.blocks.tell(UnpersistRdd(rdd.id))
+
+        await self._on_our_loop(unpersist())
 
     def _request_checkpoint(self, rdd: RDDBase) -> None:
         if self.checkpoint_dir is None:

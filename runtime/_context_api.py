@@ -56,7 +56,8 @@ class Context(ContextCore):
 
         >>> import os, tempfile
         >>> path = os.path.join(tempfile.mkdtemp(), "sample-text.txt")
-        >>> _ = open(path, "w").write("Hello world!\\nsecond line")
+        >>> with open(path, "w") as f:
+        ...     _ = f.write("Hello world!\\nsecond line")
         >>> sc.textFile(path).collect()
         ['Hello world!', 'second line']
         """
@@ -67,7 +68,8 @@ class Context(ContextCore):
 
         >>> import os, tempfile
         >>> folder = tempfile.mkdtemp()
-        >>> _ = open(os.path.join(folder, "1.txt"), "w").write("1")
+        >>> with open(os.path.join(folder, "1.txt"), "w") as f:
+        ...     _ = f.write("1")
         >>> [content for _, content in sc.wholeTextFiles(folder).collect()]
         ['1']
         """

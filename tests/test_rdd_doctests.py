@@ -1,5 +1,6 @@
-"""Every docstring example in sparklet.rdd runs, against a fresh serial context ``sc``; and
-every public RDD method has one."""
+"""Every docstring example in sparklet.rdd (and in the runtime's public classes) runs
+against a real context ``sc`` (``inproc[4]``, PySpark's doctest parallelism), and every
+public RDD method has one."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ import pytest
 import sparklet.rdd
 from sparklet.rdd import RDD
 
-from rdd_support import SerialContext
+from sparklet import Context
 
 MODULES = [importlib.import_module(f"sparklet.rdd.{info.name}")
            for info in sorted(pkgutil.iter_modules(sparklet.rdd.__path__), key=lambda i: i.name)]
+RUNTIME_MODULES = [importlib.import_module(f"sparklet.runtime.{name}") for name in ("_context_api", "_shared", "_progress")]
 
 # Engine-facing members of RDDBase: the runtime's interface, not PySpark's API.
 ENGINE_FACING = {"compute", "compute_or_read_checkpoint", "iterator", "preferred_locations", "partitions",
@@ -35,7 +37,7 @@ def _collect() -> list[doctest.DocTest]:
     finder = doctest.DocTestFinder(exclude_empty=True)
     tests = []
     seen = set()
-    for module in [sparklet.rdd, *MODULES]:
+    for module in [sparklet.rdd, *MODULES, *RUNTIME_MODULES]:
         for test in finder.find(module, module.__name__):
             if test.examples and test.name not in seen:
                 seen.add(test.name)
@@ -46,14 +48,15 @@ def _collect() -> list[doctest.DocTest]:
 DOCTESTS = _collect()
 
 
-@pytest.mark.parametrize("test", DOCTESTS, ids=[t.name.removeprefix("sparklet.rdd.") for t in DOCTESTS])
+@pytest.mark.parametrize("test", DOCTESTS, ids=[t.name.removeprefix("sparklet.") for t in DOCTESTS])
 def test_docstring_example(test: doctest.DocTest) -> None:
-    # module globals (minus those shadowing builtins, like _sources.range) and a fresh context
+    # module globals (minus those shadowing builtins, like _sources.range) and a real context
     globs = {k: v for k, v in test.globs.items() if k.startswith("__") or not hasattr(builtins, k)}
-    test.globs = {**globs, "sc": SerialContext(default_parallelism=4)}
-    out = io.StringIO()
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
-    result = runner.run(test, out=out.write, clear_globs=True)
+    with Context("inproc[4]", "doctests", conf={"ui.showConsoleProgress": False}) as sc:
+        test.globs = {**globs, "sc": sc}
+        out = io.StringIO()
+        runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+        result = runner.run(test, out=out.write, clear_globs=True)
     assert result.failed == 0, out.getvalue()
 
 

@@ -13,12 +13,25 @@ from collections import Counter
 from functools import reduce
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rdd_support import SerialContext, pyspark_slices
 
-SETTINGS = settings(max_examples=40, deadline=None)
+from sparklet import Context
+
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(params=["serial", "inproc[2]", "local[2]"])
+def ctx(request):
+    """Each property holds for the serial test context and for both real masters; one
+    context serves all of a test's examples (contexts keep no state between jobs)."""
+    if request.param == "serial":
+        yield SerialContext()
+        return
+    with Context(request.param, "properties", conf={"ui.showConsoleProgress": False}) as context:
+        yield context
 
 ints = st.lists(st.integers(-1000, 1000), max_size=40)
 strings = st.lists(st.text(alphabet="abcxyz", max_size=4), max_size=30)
@@ -47,9 +60,9 @@ STEPS = {
 
 @SETTINGS
 @given(partitioned(ints), st.lists(st.sampled_from(sorted(STEPS)), max_size=6))
-def test_pipelines_of_narrow_steps_match_python(case, steps):
+def test_pipelines_of_narrow_steps_match_python(ctx, case, steps):
     data, n = case
-    sc = SerialContext()
+    sc = ctx
     rdd = sc.parallelize(data, n)
     expected = pyspark_slices(data, n)
     for name in steps:
@@ -67,9 +80,9 @@ def test_pipelines_of_narrow_steps_match_python(case, steps):
 
 @SETTINGS
 @given(partitioned(ints), st.integers(0, 45))
-def test_int_actions_match_python(case, k):
+def test_int_actions_match_python(ctx, case, k):
     data, n = case
-    sc = SerialContext()
+    sc = ctx
     rdd = sc.parallelize(data, n)
     assert rdd.count() == len(data)
     assert rdd.sum() == sum(data)
@@ -108,9 +121,9 @@ def test_int_actions_match_python(case, k):
 
 @SETTINGS
 @given(partitioned(strings), st.integers(0, 35))
-def test_string_actions_match_python(case, k):
+def test_string_actions_match_python(ctx, case, k):
     data, n = case
-    sc = SerialContext()
+    sc = ctx
     rdd = sc.parallelize(data, n)
     assert rdd.collect() == data
     assert rdd.take(k) == data[:k]
@@ -135,9 +148,9 @@ def _reference_histogram(data, buckets):
 @SETTINGS
 @given(partitioned(st.lists(st.integers(-100, 100), min_size=1, max_size=40)), st.integers(1, 8),
        st.lists(st.integers(-120, 120), min_size=2, max_size=6, unique=True))
-def test_histogram_matches_python(case, num_buckets, edges):
+def test_histogram_matches_python(ctx, case, num_buckets, edges):
     data, n = case
-    sc = SerialContext()
+    sc = ctx
     rdd = sc.parallelize(data, n)
     buckets, counts = rdd.histogram(num_buckets)
     assert sum(counts) == len(data)
@@ -152,9 +165,9 @@ def test_histogram_matches_python(case, num_buckets, edges):
 
 @SETTINGS
 @given(partitioned(pairs), st.integers(0, 7))
-def test_pair_operations_match_python(case, key):
+def test_pair_operations_match_python(ctx, case, key):
     data, n = case
-    sc = SerialContext()
+    sc = ctx
     rdd = sc.parallelize(data, n)
     assert rdd.keys().collect() == [k for k, _ in data]
     assert rdd.values().collect() == [v for _, v in data]
@@ -169,9 +182,9 @@ def test_pair_operations_match_python(case, key):
 
 @SETTINGS
 @given(partitioned(any_data))
-def test_zips_match_python(case):
+def test_zips_match_python(ctx, case):
     data, n = case
-    sc = SerialContext()
+    sc = ctx
     rdd = sc.parallelize(data, n)
     assert rdd.zip(rdd.map(lambda x: (x,))).collect() == [(x, (x,)) for x in data]
     assert rdd.zipWithIndex().collect() == [(x, i) for i, x in enumerate(data)]
@@ -181,9 +194,9 @@ def test_zips_match_python(case):
 
 @SETTINGS
 @given(partitioned(ints), partitioned(strings), st.integers(1, 12))
-def test_union_cartesian_coalesce_match_python(left, right, m):
+def test_union_cartesian_coalesce_match_python(ctx, left, right, m):
     (a, n1), (b, n2) = left, right
-    sc = SerialContext()
+    sc = ctx
     r1, r2 = sc.parallelize(a, n1), sc.parallelize(b, n2)
     union = r1.union(r2)
     assert union.collect() == a + b
@@ -227,9 +240,9 @@ def _reference_poisson(rng, mean):
 
 @SETTINGS
 @given(partitioned(ints), st.floats(0, 1), st.integers(0, 2 ** 40))
-def test_seeded_samples_are_pysparks(case, fraction, seed):
+def test_seeded_samples_are_pysparks(ctx, case, fraction, seed):
     data, n = case
-    sc = SerialContext()
+    sc = ctx
     rdd = sc.parallelize(data, n)
     expected, with_replacement = [], []
     for split, part in enumerate(pyspark_slices(data, n)):
@@ -244,9 +257,9 @@ def test_seeded_samples_are_pysparks(case, fraction, seed):
 @SETTINGS
 @given(partitioned(ints), st.lists(st.floats(0, 10), min_size=1, max_size=4).filter(lambda w: sum(w) > 0),
        st.integers(0, 2 ** 32))
-def test_random_split_partitions_the_data(case, weights, seed):
+def test_random_split_partitions_the_data(ctx, case, weights, seed):
     data, n = case
-    sc = SerialContext()
+    sc = ctx
     splits = sc.parallelize(data, n).randomSplit(weights, seed)
     assert len(splits) == len(weights)
     collected = [s.collect() for s in splits]
@@ -256,9 +269,9 @@ def test_random_split_partitions_the_data(case, weights, seed):
 
 @SETTINGS
 @given(partitioned(ints), st.integers(0, 50), st.booleans(), st.integers(0, 1000))
-def test_take_sample_sizes_and_membership(case, num, with_replacement, seed):
+def test_take_sample_sizes_and_membership(ctx, case, num, with_replacement, seed):
     data, n = case
-    sc = SerialContext()
+    sc = ctx
     rdd = sc.parallelize(data, n)
     sample = rdd.takeSample(with_replacement, num, seed)
     if not data:
@@ -272,6 +285,6 @@ def test_take_sample_sizes_and_membership(case, num, with_replacement, seed):
 
 
 def test_reduce_merges_partition_results_on_the_driver():
-    sc = SerialContext()
+    sc = SerialContext()  # counts its driver calls
     assert reduce(operator.add, range(10)) == sc.parallelize(range(10), 3).reduce(operator.add)
     assert sc.driver_calls == 1
