@@ -57,7 +57,7 @@ def main(argv: list[str]) -> None:
         run([PYTHON, "-m", "pytest", *rest], cwd=ROOT)
     elif command == "demo":
         ensure_venv("")
-        run([PYTHON, ROOT / "examples" / "supervision_tree.py", *rest], cwd=ROOT)
+        run([PYTHON, ROOT / "examples" / "log_mining.py", *rest], cwd=ROOT)
     elif command == "bench":
         ensure_venv("")
         run([PYTHON, ROOT / "benchmarks" / "run.py", *rest], cwd=ROOT)

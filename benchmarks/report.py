@@ -34,8 +34,12 @@ def print_figures(figures: list[Figure], out=sys.stdout) -> None:
     for figure in figures:
         print(figure.json_line(), file=out)
     print(file=out)
-    header = f"{'figure':38} {'value':>14} {'baseline':>14} {'ratio':>7}  target"
+    header = f"{'figure':38} {'value':>18} {'baseline':>18} {'ratio':>7}  target"
     print(header, file=out)
     print("-" * len(header), file=out)
     for f in figures:
-        print(f"{f.name:38} {f.value:>10,.1f} {f.unit:<3} {f.baseline:>10,.1f} {f.unit:<3} {f.ratio:>7.2f}  {f.target}", file=out)
+        print(f"{f.name:38} {_number(f.value)} {f.unit:<5} {_number(f.baseline)} {f.unit:<5} {f.ratio:>7.2f}  {f.target}", file=out)
+
+
+def _number(value: float) -> str:
+    return f"{value:>12,.3f}" if abs(value) < 100 else f"{value:>12,.0f}"

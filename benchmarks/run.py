@@ -19,10 +19,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import actors_bench  # noqa: E402
+from benchmarks import actors_bench, engine_bench  # noqa: E402
 from benchmarks.report import print_figures  # noqa: E402
 
-SUITES = {"actors": actors_bench.run}
+SUITES = {"actors": actors_bench.run, "engine": engine_bench.run}
 
 
 def main() -> None:
@@ -45,7 +45,11 @@ def main() -> None:
           f"{os.cpu_count()} cores, {loop_name}, scale {args.scale}", file=sys.stderr)
     figures = []
     for name in args.only or SUITES:
-        figures += runner(SUITES[name](args.scale))
+        suite = SUITES[name]
+        if asyncio.iscoroutinefunction(suite):
+            figures += runner(suite(args.scale))
+        else:
+            figures += suite(args.scale)  # blocking suites run their own context
     print_figures(figures)
 
 

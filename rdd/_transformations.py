@@ -9,13 +9,12 @@ from __future__ import annotations
 import random
 import shlex
 import threading
-from itertools import chain
 from subprocess import PIPE, Popen
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from sparklet.rdd._base import Determinism
 from sparklet.rdd._sampler import RDDRangeSampler, RDDSampler
-from sparklet.rdd._util import fail_on_stopiteration
+from sparklet.rdd._util import filter_records, flat_map_records, map_records
 
 if TYPE_CHECKING:
     from sparklet.rdd._rdd import RDD
@@ -63,10 +62,8 @@ class TransformationsMixin:
         >>> sorted(rdd.map(lambda x: (x, 1)).collect())
         [('a', 1), ('b', 1), ('c', 1)]
         """
-        g = fail_on_stopiteration(f)
-
         def func(_: int, iterator: Iterable) -> Iterable:
-            return map(g, iterator)
+            return map_records(f, iterator)
 
         return self.mapPartitionsWithIndex(func, preservesPartitioning)
 
@@ -80,10 +77,8 @@ class TransformationsMixin:
         >>> sorted(rdd.flatMap(lambda x: [(x, x), (x, x)]).collect())
         [(2, 2), (2, 2), (3, 3), (3, 3), (4, 4), (4, 4)]
         """
-        g = fail_on_stopiteration(f)
-
         def func(_: int, iterator: Iterable) -> Iterable:
-            return chain.from_iterable(map(g, iterator))
+            return flat_map_records(f, iterator)
 
         return self.mapPartitionsWithIndex(func, preservesPartitioning)
 
@@ -94,10 +89,8 @@ class TransformationsMixin:
         >>> rdd.filter(lambda x: x % 2 == 0).collect()
         [2, 4]
         """
-        g = fail_on_stopiteration(f)
-
         def func(iterator: Iterable) -> Iterable:
-            return filter(g, iterator)
+            return filter_records(f, iterator)
 
         return self.mapPartitions(func, True)
 

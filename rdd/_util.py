@@ -10,7 +10,39 @@ from sparklet.actors import SparkletInternalError
 
 P = TypeVar("P")
 
-__all__ = ["fail_on_stopiteration", "creation_site", "RDDId", "expect_partition", "expect_lineage"]
+__all__ = ["fail_on_stopiteration", "map_records", "filter_records", "flat_map_records", "creation_site", "RDDId",
+           "expect_partition", "expect_lineage"]
+
+_STOP_MESSAGE = "Caught StopIteration thrown from user's code; failing the task"
+
+
+# The per-record paths (map, filter, flatMap) are generators rather than ``map(wrapped_f,
+# it)``: a StopIteration raised by the user's function is caught around the loop, so it
+# fails the task exactly as fail_on_stopiteration does, without a wrapper call per record
+# (the wrapper more than doubled the cost of ``lambda x: x + 1``; see benchmarks/).
+def map_records(f: Callable, iterator: Any) -> Any:
+    try:
+        for x in iterator:
+            yield f(x)
+    except StopIteration as exc:
+        raise RuntimeError(_STOP_MESSAGE, exc) from exc
+
+
+def filter_records(f: Callable, iterator: Any) -> Any:
+    try:
+        for x in iterator:
+            if f(x):
+                yield x
+    except StopIteration as exc:
+        raise RuntimeError(_STOP_MESSAGE, exc) from exc
+
+
+def flat_map_records(f: Callable, iterator: Any) -> Any:
+    try:
+        for x in iterator:
+            yield from f(x)
+    except StopIteration as exc:
+        raise RuntimeError(_STOP_MESSAGE, exc) from exc
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the sparklet package
 _ENGINE_PATHS = (  # where sparklet's own frames live (not tests/, examples/, benchmarks/)
@@ -27,7 +59,7 @@ def fail_on_stopiteration(f: Callable) -> Callable:
         try:
             return f(*args, **kwargs)
         except StopIteration as exc:
-            raise RuntimeError("Caught StopIteration thrown from user's code; failing the task", exc) from exc
+            raise RuntimeError(_STOP_MESSAGE, exc) from exc
 
     wrapper.__wrapped__ = f  # type: ignore[attr-defined]
     return wrapper

@@ -7,8 +7,10 @@ executor's ``cores`` worker threads, so the actor keeps answering heartbeats, ki
 block requests while user code computes.
 
 A stage's task binary ``(rdd, func)`` arrives once per executor (``StageBinary``) and is
-deserialized once, by the first task that needs it; each ``RunTask`` carries only its
-partition. A task's result, accumulator updates and metrics go back in one
+kept as bytes; each ``RunTask`` carries only its partition. Every task deserializes its
+own copy of the binary, as PySpark's workers do: user closures may mutate what they
+captured (``aggregate``'s zero value is the classic case), and tasks must not see each
+other's changes. A task's result, accumulator updates and metrics go back in one
 ``StatusUpdate``; a failure carries the exception type, message, traceback and, when it
 pickles, the exception itself.
 
@@ -89,8 +91,6 @@ class Executor(Actor):
         self._scheduler_path = scheduler_path
         self._blocks_path = blocks_path
         self._binaries: dict[str, bytes] = {}
-        self._decoded: dict[str, tuple] = {}  # binary key -> (rdd, func), deserialized once
-        self._decode_lock = threading.Lock()
         # task id -> [thread ident or None, TaskContext or None]; Invariant: only running tasks
         self._running: dict[int, list] = {}
         self._running_lock = threading.Lock()
@@ -148,8 +148,6 @@ class Executor(Actor):
     @handler(DropStageBinary)
     def drop_binary(self, msg: DropStageBinary) -> None:
         self._binaries.pop(msg.key, None)
-        with self._decode_lock:
-            self._decoded.pop(msg.key, None)
 
     @handler(RunTask)
     def launch(self, msg: RunTask) -> None:
@@ -168,7 +166,9 @@ class Executor(Actor):
             slot[0] = threading.get_ident()
         context: TaskContext | None = None
         try:
-            rdd, func = self._stage_code(msg.binary_key, binary)
+            if binary is None:
+                raise RuntimeError(f"executor {self.executor_id} has no task binary {msg.binary_key}")
+            rdd, func = loads(binary)
             partition = loads(msg.partition)
             deserialized = time.perf_counter()
             context = TaskContext(msg.stage_id, msg.stage_attempt, msg.partition_index, msg.attempt_number,
@@ -194,15 +194,6 @@ class Executor(Actor):
         finally:
             with self._running_lock:
                 slot[0] = None  # no async kill may land after this point
-
-    def _stage_code(self, key: str, binary: bytes | None) -> tuple:
-        with self._decode_lock:
-            code = self._decoded.get(key)
-            if code is None:
-                if binary is None:
-                    raise RuntimeError(f"executor {self.executor_id} has no task binary {key}")
-                code = self._decoded[key] = loads(binary)
-            return code
 
     def _task_done(self, msg: RunTask, future: asyncio.Future) -> None:
         with self._running_lock:

@@ -209,3 +209,13 @@ def test_a_lost_executor_process_is_replaced_and_its_cached_partitions_recompute
         assert rerun == set(range(4))  # the result stage reads every partition...
         recomputed = {x // 10 for x, pid in second if pid != first[x][1]}
         assert recomputed == lost  # ...but only the lost ones were computed again
+
+
+def test_each_task_gets_its_own_copy_of_what_the_closure_captured(sc):
+    # aggregate's zero value is mutated by seqOp; tasks on one executor must not share it
+    merged = sc.parallelize(range(100), 10).aggregate({}, lambda acc, x: acc.update({x: 1}) or acc,
+                                                      lambda a, b: {**a, **b})
+    assert merged == {x: 1 for x in range(100)}
+    seen = []
+    lengths = sc.parallelize(range(10), 10).map(lambda x: seen.append(x) or len(seen)).collect()
+    assert lengths == [1] * 10

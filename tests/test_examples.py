@@ -20,3 +20,22 @@ def test_supervision_tree_example_recovers_and_writes_events(tmp_path):
     assert "recovered from every fault: OK" in result.stdout
     kinds = [json.loads(line)["kind"] for line in events.read_text().splitlines()]
     assert kinds.count("restart") >= 3 and "failure" in kinds and "send" in kinds
+
+
+def test_log_mining_demo_survives_a_killed_executor_and_checks_its_answers():
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "log_mining.py"), "--master", "local[2]", "--lines", "20000"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "killed executor exec-" in result.stdout and "recount after the loss" in result.stdout
+    assert "all answers match plain Python: OK" in result.stdout
+
+
+def test_log_mining_demo_runs_in_process():
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "log_mining.py"), "--master", "inproc[2]", "--lines", "5000"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "all answers match plain Python: OK" in result.stdout
