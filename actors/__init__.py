@@ -29,7 +29,7 @@ from sparklet.actors._errors import (
 )
 from sparklet.actors._events import EventLog
 from sparklet.actors._fsm import InvalidTransition, StateMachine
-from sparklet.actors._process import ProcessActor, ProcessExited, ProcessHandle, spawn_in_process
+from sparklet.actors._process import ProcessActor, ProcessExited, ProcessHandle, RecycleProcess, spawn_in_process
 from sparklet.actors._ref import ActorRef
 from sparklet.actors._system import ActorSystem, DeadLetter, DeadLetters
 
@@ -38,7 +38,7 @@ __all__ = [
     "ActorStartFailed", "ActorState", "ActorStopped", "ActorSystem", "AskTimeout", "ChildFailure", "DeferredReply",
     "Clock", "Codec", "CodecError", "ConnectionLost", "DeadLetter", "DeadLetters", "EventLog",
     "FrameTooLarge", "HandshakeFailed", "Ignore", "InvalidActorDefinition", "InvalidTransition", "Local",
-    "MailboxFull", "ManualClock", "MessageRegistry", "ProcessActor", "ProcessExited", "ProcessHandle", "Props", "ProtocolError", "RealClock",
+    "MailboxFull", "ManualClock", "MessageRegistry", "ProcessActor", "ProcessExited", "ProcessHandle", "Props", "RecycleProcess", "ProtocolError", "RealClock",
     "RemoteActorError", "SparkletError", "SparkletInternalError", "StateMachine", "Terminated",
     "Timers", "UnhandledMessage", "handler", "message", "message_tag", "spawn_in_process",
 ]

@@ -34,13 +34,21 @@ from sparklet.actors._codec import message
 from sparklet.actors._errors import ActorStartFailed, SparkletError
 from sparklet.actors._ref import ActorRef
 
-__all__ = ["spawn_in_process", "ProcessHandle", "ProcessActor", "ProcessExited"]
+__all__ = ["spawn_in_process", "ProcessHandle", "ProcessActor", "ProcessExited", "RecycleProcess"]
 
 _REGISTRY = "nodes"
 
 
 class ProcessExited(SparkletError):
     """A process hosting an actor exited (or was killed)."""
+
+
+@message(tag="sparklet.RecycleProcess")
+class RecycleProcess:
+    """Tell a :class:`ProcessActor` that its process is beyond saving (e.g. silent): it is
+    killed with SIGKILL and the stand-in fails, so its supervisor starts a new one."""
+
+    reason: str
 
 
 @message(tag="sparklet.AwaitNode")
@@ -264,6 +272,14 @@ class ProcessActor(Actor):
             self.context.unwatch(handle.ref)
             await handle.terminate(self._stop_timeout)
             handle.close_stdin()
+
+    @handler(RecycleProcess)
+    async def recycle(self, msg: RecycleProcess) -> None:
+        if self.handle is not None:
+            self.handle.kill()
+            await asyncio.wait_for(self.handle.wait(), 10.0)
+        raise ProcessExited(f"process {self.handle.pid if self.handle else '?'} hosting {self._props.label} "
+                            f"was recycled: {msg.reason}")
 
     @handler(Terminated)
     async def on_terminated(self, msg: Terminated) -> None:

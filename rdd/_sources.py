@@ -23,7 +23,7 @@ from sparklet.actors import SparkletInternalError
 from sparklet.rdd import _files
 from sparklet.rdd._base import Partition, RDDBase, TaskContext
 from sparklet.rdd._rdd import RDD
-from sparklet.rdd._util import expect_partition
+from sparklet.rdd._util import counted, expect_partition
 
 __all__ = [
     "parallelize", "range", "emptyRDD", "textFile", "wholeTextFiles", "pickleFile", "union",
@@ -85,9 +85,9 @@ class ParallelCollectionRDD(RDD):
 
     def compute(self, split: Partition, context: TaskContext) -> Iterable:
         if isinstance(split, RangePartition):
-            return builtins.range(split.start, split.stop, split.step)
+            return counted(builtins.range(split.start, split.stop, split.step), context)
         split = expect_partition(self, split, SlicePartition)
-        return split.values
+        return counted(split.values, context)
 
 
 class EmptyRDD(RDD):
@@ -189,7 +189,7 @@ class TextFileRDD(RDD):
 
     def compute(self, split: Partition, context: TaskContext) -> Iterable:
         split = expect_partition(self, split, FileSplitPartition)
-        return _files.read_lines(split.split, self._use_unicode)
+        return counted(_files.read_lines(split.split, self._use_unicode), context)
 
 
 def textFile(ctx: Any, name: str, minPartitions: int | None = None, use_unicode: bool = True) -> RDD:
@@ -278,7 +278,7 @@ class PickleFileRDD(RDD):
     def compute(self, split: Partition, context: TaskContext) -> Iterable:
         split = expect_partition(self, split, FileSplitPartition)
         s = split.split
-        return _files.read_frames(s.path, s.start, s.start + s.length)
+        return counted(_files.read_frames(s.path, s.start, s.start + s.length), context)
 
 
 def pickleFile(ctx: Any, name: str, minPartitions: int | None = None) -> RDD:
@@ -318,4 +318,4 @@ class CheckpointRDD(RDD):
 
     def compute(self, split: Partition, context: TaskContext) -> Iterable:
         split = expect_partition(self, split, CheckpointPartition)
-        return _files.read_frames(split.path)
+        return counted(_files.read_frames(split.path), context)

@@ -10,7 +10,7 @@ from sparklet.actors import SparkletInternalError
 
 P = TypeVar("P")
 
-__all__ = ["fail_on_stopiteration", "map_records", "filter_records", "flat_map_records", "creation_site", "RDDId",
+__all__ = ["counted", "fail_on_stopiteration", "map_records", "filter_records", "flat_map_records", "creation_site", "RDDId",
            "expect_partition", "expect_lineage"]
 
 _STOP_MESSAGE = "Caught StopIteration thrown from user's code; failing the task"
@@ -35,6 +35,28 @@ def filter_records(f: Callable, iterator: Any) -> Any:
                 yield x
     except StopIteration as exc:
         raise RuntimeError(_STOP_MESSAGE, exc) from exc
+
+
+def counted(records: Any, context: Any) -> Any:
+    """``records``, adding how many were read to the task's ``records_read`` metric: at once
+    when the source knows its length, else as they go (for readers whose per-record work
+    dwarfs the count)."""
+    if context is None:
+        return records
+    if hasattr(records, "__len__"):
+        context.metrics["records_read"] = context.metrics.get("records_read", 0) + len(records)
+        return records
+    return _count_as_read(records, context)
+
+
+def _count_as_read(records: Any, context: Any) -> Any:
+    n = 0
+    try:
+        for record in records:
+            n += 1
+            yield record
+    finally:
+        context.metrics["records_read"] = context.metrics.get("records_read", 0) + n
 
 
 def flat_map_records(f: Callable, iterator: Any) -> Any:

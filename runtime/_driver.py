@@ -53,6 +53,7 @@ class DriverShared:
         self.accumulators = ctx._accumulators
         self.run_on_driver: Callable = ctx._run_on_driver
         self.paths = PATHS
+        self.recycle_silent_executors = ctx.kind == "local"  # executors in processes can be replaced
         self.block_locations: Callable[[int], dict[int, list[str]]] = lambda rdd_id: {}
 
     def cache_locations(self, rdd_id: int) -> dict[int, list[str]]:

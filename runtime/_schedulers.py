@@ -20,7 +20,7 @@ import pickle
 import time
 from typing import Any
 
-from sparklet.actors import Actor, ActorRef, DeferredReply, Local, Terminated, handler
+from sparklet.actors import Actor, ActorRef, DeferredReply, Local, RecycleProcess, Terminated, handler
 from sparklet.runtime import _listener as listen
 from sparklet.runtime._dag import DAGSchedulerCore
 from sparklet.runtime._messages import (
@@ -169,8 +169,13 @@ class TaskScheduler(Actor):
         now = time.monotonic()
         for executor in list(self._executors.values()):
             if now - executor.last_seen > self._timeout:
-                self._lose(executor.executor_id, f"no heartbeat for {now - executor.last_seen:.1f}s "
-                                                 f"(network.timeout is {self._timeout}s)")
+                reason = f"no heartbeat for {now - executor.last_seen:.1f}s (network.timeout is {self._timeout}s)"
+                self._lose(executor.executor_id, reason)
+                if self._shared.recycle_silent_executors:
+                    # Silent but maybe alive (stopped, wedged): make sure it is gone, and
+                    # let its supervisor start a fresh one.
+                    path = f"{self._shared.paths['executors']}/{executor.executor_id}"
+                    self.context.system.ref_for(None, path).tell(RecycleProcess(reason))
 
     def _lose(self, executor_id: str, reason: str) -> None:
         executor = self._executors.pop(executor_id, None)

@@ -15,7 +15,7 @@ import pytest
 from sparklet import Context
 from sparklet.rdd import StorageLevel
 from sparklet.rdd._base import ActionInLoopError
-from sparklet.runtime import JobEnd, JobStart, StageCompleted, StageSubmitted, TaskEnd, TaskStart
+from sparklet.runtime import ExecutorRemoved, JobEnd, JobStart, StageCompleted, StageSubmitted, TaskEnd, TaskStart
 
 MASTERS = ["inproc[2]", "local[2]"]
 
@@ -52,6 +52,8 @@ def test_events_tell_the_story_of_a_job_in_order(sc):
     starts, ends = sc.listener_events(TaskStart), sc.listener_events(TaskEnd)
     assert sorted(e.partition for e in starts) == [0, 1, 2, 3] == sorted(e.partition for e in ends)
     assert all(e.status == "success" and e.metrics["executor_run_time"] >= 0 for e in ends)
+    assert sum(e.metrics["records_read"] for e in ends) == 10  # what the sources produced
+    assert all(e.metrics["result_size"] > 0 and e.metrics["executor_deserialize_time"] >= 0 for e in ends)
     assert sc.listener_events(JobEnd)[-1].status == "succeeded"
 
 
@@ -219,3 +221,52 @@ def test_each_task_gets_its_own_copy_of_what_the_closure_captured(sc):
     seen = []
     lengths = sc.parallelize(range(10), 10).map(lambda x: seen.append(x) or len(seen)).collect()
     assert lengths == [1] * 10
+
+
+def test_a_silent_executor_is_declared_lost_and_its_tasks_run_elsewhere():
+    conf = {"ui.showConsoleProgress": False, "network.timeout": 1.5, "executor.heartbeatInterval": 0.2}
+    with Context("local[2]", "silent", conf=conf) as sc:
+        victim = sc.executors()[0]
+        os.kill(victim["pid"], signal.SIGSTOP)  # alive, connected, and silent
+        started = time.monotonic()
+        assert sc.parallelize(range(40), 4).map(lambda x: x * 2).sum() == sum(x * 2 for x in range(40))
+        assert time.monotonic() - started < 15
+        removed = sc.listener_events(ExecutorRemoved, executor_id=victim["executor_id"])
+        assert removed and "no heartbeat" in removed[0].reason
+        for _ in range(200):  # the stopped process was killed and replaced
+            if {e["pid"] for e in sc.executors()} - {victim["pid"]} and len(sc.executors()) == 2:
+                break
+            time.sleep(0.05)
+        assert victim["pid"] not in {e["pid"] for e in sc.executors()}
+        assert sc.parallelize(range(10), 4).count() == 10
+
+
+def test_cancel_job_group_from_another_thread_stops_a_blocking_action():
+    from sparklet.runtime import JobCancelledError
+
+    with Context("inproc[2]", "groups", conf={"ui.showConsoleProgress": False}) as sc:
+        outcome = {}
+
+        def spin(x):
+            end = time.monotonic() + 30
+            while time.monotonic() < end:
+                pass
+            return x
+
+        def run():
+            sc.setJobGroup("nightly", "a long job")
+            try:
+                sc.parallelize(range(2), 2).map(spin).collect()
+            except JobCancelledError as exc:
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        while not sc.listener_events(TaskStart):
+            time.sleep(0.01)
+        assert sc.statusTracker().getJobIdsForGroup("nightly") == [0]
+        sc.cancelJobGroup("nightly")
+        worker.join(10)
+        assert "nightly" in str(outcome["error"])
+        assert sc.getLocalProperty("spark.jobGroup.id") is None  # properties are per thread
+        assert sc.parallelize([1, 2]).count() == 2
