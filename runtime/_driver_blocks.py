@@ -14,7 +14,7 @@ from sparklet.actors import Actor, ActorRef, Local, handler
 from sparklet.runtime._block_master import BlockManagerMasterCore
 from sparklet.runtime._blocks import BlockStatus
 from sparklet.runtime._messages import (
-    BlockStatusUpdated, DestroyBroadcast, ExecutorGone, GetBroadcast, GetRddStorage, PutBroadcast, RegisterExecutor,
+    BlockStatusUpdated, DestroyBroadcast, ExecutorGone, GetBroadcast, GetPeers, GetRddStorage, PutBroadcast, RegisterExecutor,
     RemoveBroadcast, RemoveRdd, UnpersistBroadcast, UnpersistRdd,
 )
 
@@ -43,6 +43,11 @@ class BlockManagerMaster(Actor):
     @handler(BlockStatusUpdated)
     def block_status(self, msg: BlockStatusUpdated) -> None:
         self.core.update_block(BlockStatus(msg.block_id, msg.executor_id, msg.storage, msg.memory_size, msg.disk_size))
+
+    @handler(GetPeers)
+    def peers(self, msg: GetPeers) -> tuple:
+        others = [ref for executor_id, ref in sorted(self._executors.items()) if executor_id != msg.executor_id]
+        return tuple(others[: max(0, msg.count)])
 
     @handler(GetRddStorage)
     def rdd_storage(self, msg: GetRddStorage) -> Local:

@@ -33,11 +33,11 @@ import time
 from typing import Any
 
 from sparklet.actors import Actor, ActorRef, handler
-from sparklet.rdd._base import TaskContext
+from sparklet.rdd import StorageLevel, TaskContext
 from sparklet.runtime._blocks import BlockManager, BlockStatus
 from sparklet.runtime._messages import (
-    BlockStatusUpdated, DropStageBinary, GetBroadcast, GetExecutorInfo, Heartbeat, InterruptTask, RegisterExecutor,
-    RemoveBroadcast, RemoveRdd, RunTask, SendHeartbeat, StageBinary, StatusUpdate,
+    BlockStatusUpdated, DropStageBinary, GetBroadcast, GetExecutorInfo, GetPeers, Heartbeat, InterruptTask, PutBlock,
+    RegisterExecutor, RemoveBroadcast, RemoveRdd, RunTask, SendHeartbeat, StageBinary, StatusUpdate,
 )
 from sparklet.runtime._pickling import describe_error, dumps_data, loads
 
@@ -104,7 +104,8 @@ class Executor(Actor):
         self.driver_blocks: ActorRef = system.ref_for(self._driver_address, self._blocks_path)
         self._directory = tempfile.mkdtemp(prefix=f"sparklet-{self.executor_id}-", dir=self._local_dir)
         self.block_manager = BlockManager(self.executor_id, memory_bytes=self._memory, directory=self._directory,
-                                          on_block_status=self._block_status_from_any_thread)
+                                          on_block_status=self._block_status_from_any_thread,
+                                          replicate=self._replicate_from_task_thread)
         self.env = ExecutorEnv(self)
         self._pool = concurrent.futures.ThreadPoolExecutor(self._cores, thread_name_prefix=f"sparklet-task-{self.executor_id}")
         # Disk work (removing blocks) and waiting for the task pool go here, never on the loop.
@@ -228,6 +229,21 @@ class Executor(Actor):
             ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(slot[0]), ctypes.py_object(TaskKilled))
 
     # -- blocks, broadcasts, heartbeats -------------------------------------------------------------
+    def _replicate_from_task_thread(self, block_id: str, data: bytes, level: Any) -> None:
+        """A ``_2`` level: copies to ``replication - 1`` other executors (called by the block
+        manager in the task's thread, after the local copy is stored)."""
+        async def replicate() -> None:
+            peers = await self.driver_blocks.ask(GetPeers(self.executor_id, level.replication - 1), timeout=30)
+            for peer in peers:
+                peer.tell(PutBlock(block_id, data, (level.useDisk, level.useMemory, level.useOffHeap, level.deserialized)))
+        self.call_from_thread(replicate())
+
+    @handler(PutBlock)
+    async def put_block(self, msg: PutBlock) -> None:
+        level = StorageLevel(*msg.level, 1)  # a replica is not replicated again
+        await self._loop.run_in_executor(self._io, self.block_manager.put_bytes, msg.block_id, msg.data, level)
+
+
     @handler(RemoveRdd)
     async def remove_rdd(self, msg: RemoveRdd) -> int:
         return await self._loop.run_in_executor(self._io, self.block_manager.remove_rdd, msg.rdd_id)

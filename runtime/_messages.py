@@ -54,6 +54,23 @@ class RemoveBroadcast:
     broadcast_id: int
 
 
+@message(tag="sparklet.PutBlock")
+class PutBlock:
+    """A replica of a cached block, for the receiving executor to keep (replication 1)."""
+
+    block_id: str
+    data: bytes
+    level: tuple  # StorageLevel fields (useDisk, useMemory, useOffHeap, deserialized)
+
+
+@message(tag="sparklet.GetPeers")
+class GetPeers:
+    """Executors other than ``executor_id`` to hold replicas, at most ``count``."""
+
+    executor_id: str
+    count: int
+
+
 @message(tag="sparklet.GetExecutorInfo")
 class GetExecutorInfo:
     pass

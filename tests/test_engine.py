@@ -92,10 +92,12 @@ def test_a_blocking_action_inside_a_running_loop_names_its_twin(sc):
 def test_accumulators_count_each_partition_once_even_when_tasks_are_retried(sc):
     counted = sc.accumulator(0)
     flaky = sc.accumulator(0)
+    offset = sc.broadcast(1000)
 
     def add(x):
         from sparklet.rdd import TaskContext
 
+        assert offset.value == 1000  # a retried attempt reads the broadcast too
         counted.add(1)
         if TaskContext.get().attemptNumber() == 0 and x == 0:
             flaky.add(100)  # added by an attempt that then fails: must not count
@@ -108,10 +110,13 @@ def test_accumulators_count_each_partition_once_even_when_tasks_are_retried(sc):
 
 
 def test_broadcasts_reach_tasks_and_are_fetched_once_per_executor(sc):
+    sc.actor_system.events.enabled = True  # count the fetches the driver answers
     table = sc.broadcast({i: i * i for i in range(1000)})
     assert sc.parallelize(range(10), 5).map(lambda x: table.value[x]).collect() == [x * x for x in range(10)]
-    fetches = sc.parallelize(range(10), 10).map(lambda x: len(table.value)).collect()
-    assert fetches == [1000] * 10
+    sizes = sc.parallelize(range(10), 10).map(lambda x: len(table.value)).collect()
+    assert sizes == [1000] * 10
+    fetches = sc.actor_system.events.select(kind="receive", msg="GetBroadcast")
+    assert 1 <= len(fetches) <= 2  # 15 tasks, 2 executors: at most one fetch each
     table.destroy()
     with pytest.raises(RuntimeError, match="destroyed"):
         table.value
@@ -270,3 +275,40 @@ def test_cancel_job_group_from_another_thread_stops_a_blocking_action():
         assert "nightly" in str(outcome["error"])
         assert sc.getLocalProperty("spark.jobGroup.id") is None  # properties are per thread
         assert sc.parallelize([1, 2]).count() == 2
+
+
+@pytest.mark.parametrize("master", MASTERS)
+def test_replicated_blocks_live_on_two_executors_and_survive_losing_one(master):
+    with Context(master, "replicas", conf={"ui.showConsoleProgress": False}) as sc:
+        computed = sc.accumulator(0)
+
+        def track(x):
+            computed.add(1)
+            return x
+
+        rdd = sc.parallelize(range(40), 4).map(track).persist(StorageLevel.MEMORY_ONLY_2)
+        assert rdd.sum() == sum(range(40)) and computed.value == 40
+        for _ in range(200):
+            info = sc.storage_status(rdd)
+            if info.num_partitions_cached == 4 and all(len(w) == 2 for w in info.partitions.values()):
+                break
+            time.sleep(0.02)
+        assert all(len({e for e, _ in where}) == 2 for where in info.partitions.values())
+        if master.startswith("local"):
+            os.kill(sc.executors()[0]["pid"], signal.SIGKILL)
+            time.sleep(0.3)
+        assert rdd.sum() == sum(range(40))
+        assert computed.value == 40  # every partition came from a cached copy: nothing recomputed
+
+
+@pytest.mark.parametrize("master", MASTERS)
+def test_checkpoint_truncates_the_lineage_and_keeps_the_answer(master, tmp_path):
+    with Context(master, "checkpoint", conf={"ui.showConsoleProgress": False}) as sc:
+        sc.setCheckpointDir(str(tmp_path))
+        rdd = sc.parallelize(range(20), 4).map(lambda x: x * 3).filter(lambda x: x % 2 == 0)
+        rdd.checkpoint()
+        before = rdd.toDebugString()
+        assert rdd.collect() == [x * 3 for x in range(20) if x * 3 % 2 == 0]
+        assert rdd.isCheckpointed() and rdd.getCheckpointFile().startswith(str(tmp_path))
+        assert len(rdd.toDebugString()) < len(before)
+        assert rdd.map(lambda x: x + 1).collect() == [x * 3 + 1 for x in range(20) if x * 3 % 2 == 0]
