@@ -319,8 +319,7 @@ class TransformationsMixin:
         >>> sc.parallelize([1], 1).pipe('false', checkCode=True).collect()
         Traceback (most recent call last):
             ...
-        RuntimeError: Pipe function `false' exited with error code 1
-        Job aborted due to stage failure: Task 0 in stage ... failed 4 times...
+        RuntimeError: Pipe function `false' exited with error code 1...
         """
         if env is None:
             env = dict()

@@ -72,6 +72,8 @@ KEYS: dict[str, ConfKey] = {key.name: key for key in [
     ConfKey("locality.wait", 3.0, _non_negative_float, "Seconds to wait for a more local slot before relaxing locality (process -> node -> any)."),
     ConfKey("executor.cores", 1, _positive_int, "Task slots per executor."),
     ConfKey("executor.memory", "256m", parse_size, "Memory budget per executor's block manager (cached blocks)."),
+    ConfKey("shuffle.memory", "256m", parse_size, "Memory per executor for shuffle buffers (map-side combine, sorting, merging), shared by its task slots; past it, data spills to disk."),
+    ConfKey("reducer.maxSizeInFlight", "48m", parse_size, "Bytes of map outputs a reduce task requests from other executors and has not yet consumed."),
     ConfKey("executor.heartbeatInterval", 1.0, _non_negative_float, "Seconds between executor heartbeats."),
     ConfKey("network.timeout", 10.0, _non_negative_float, "Seconds without a heartbeat before an executor is declared lost."),
     ConfKey("executor.startupTimeout", 30.0, _non_negative_float, "Seconds an executor process may take to start and register."),

@@ -4,6 +4,7 @@
 
     /user/sparklet                       Supervisor one_for_one
     ├── block-manager-master             block locations, broadcasts
+    ├── map-output-tracker               where shuffle map outputs are, for executors
     ├── scheduler                        Supervisor one_for_all: the two schedulers share
     │   ├── dag-scheduler                running stages and tasks, so they restart together
     │   └── task-scheduler
@@ -26,6 +27,7 @@ from sparklet.actors import ActorRef, ProcessActor, Props
 from sparklet.runtime._driver_blocks import BlockManagerMaster
 from sparklet.runtime._executor import Executor
 from sparklet.runtime._jobs import JobManager
+from sparklet.runtime._map_outputs import MapOutputTracker
 from sparklet.runtime._messages import AwaitExecutors
 from sparklet.runtime._schedulers import DAGScheduler, TaskScheduler
 from sparklet.supervision import Backoff, ChildSpec, Supervisor, SupervisorFlags
@@ -38,6 +40,7 @@ PATHS = {
     "dag": f"{ROOT}/scheduler/dag-scheduler",
     "tasks": f"{ROOT}/scheduler/task-scheduler",
     "jobs": f"{ROOT}/job-manager",
+    "map_outputs": f"{ROOT}/map-output-tracker",
     "executors": f"{ROOT}/executors",
 }
 
@@ -55,6 +58,11 @@ class DriverShared:
         self.paths = PATHS
         self.recycle_silent_executors = ctx.kind == "local"  # executors in processes can be replaced
         self.block_locations: Callable[[int], dict[int, list[str]]] = lambda rdd_id: {}
+        self.map_outputs: Any = None  # the DAG core's MapOutputRegistry (set by the DAG scheduler)
+        self.executor_refs: dict[str, ActorRef] = {}  # kept by the task scheduler
+
+    def map_output_epoch(self) -> int:
+        return self.map_outputs.epoch if self.map_outputs is not None else 0
 
     def cache_locations(self, rdd_id: int) -> dict[int, list[str]]:
         return self.block_locations(rdd_id)
@@ -74,7 +82,8 @@ def _executor_spec(ctx: Any, index: int) -> ChildSpec:
     executor_id = f"exec-{index}"
     executor = Props.of(Executor, executor_id, ctx._system.address, cores=conf["executor.cores"],
                         memory=conf["executor.memory"], local_dir=conf["local.dir"],
-                        heartbeat_interval=conf["executor.heartbeatInterval"])
+                        heartbeat_interval=conf["executor.heartbeatInterval"],
+                        shuffle_memory=conf["shuffle.memory"], max_in_flight=conf["reducer.maxSizeInFlight"])
     if ctx.kind == "local":
         # PYTHONHASHSEED=0 as Spark sets it, so hash-based partitioning agrees across executors.
         env = dict(os.environ, PYTHONHASHSEED="0")
@@ -96,6 +105,7 @@ async def build_driver(ctx: Any) -> DriverHandles:
                                  [_executor_spec(ctx, i) for i in range(n)])
     root = Supervisor.props(SupervisorFlags("one_for_one", intensity=10, period=60), [
         ChildSpec("block-manager-master", Props.of(BlockManagerMaster, shared)),
+        ChildSpec("map-output-tracker", Props.of(MapOutputTracker, shared)),
         ChildSpec("scheduler", scheduler, type="supervisor"),
         ChildSpec("job-manager", Props.of(JobManager, PATHS["dag"])),
         ChildSpec("executors", executors, type="supervisor", shutdown=30.0),

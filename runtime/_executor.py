@@ -36,10 +36,12 @@ from sparklet.actors import Actor, ActorRef, handler
 from sparklet.rdd import StorageLevel, TaskContext
 from sparklet.runtime._blocks import BlockManager, BlockStatus
 from sparklet.runtime._messages import (
-    BlockStatusUpdated, DropStageBinary, GetBroadcast, GetExecutorInfo, GetPeers, Heartbeat, InterruptTask, PutBlock,
-    RegisterExecutor, RemoveBroadcast, RemoveRdd, RunTask, SendHeartbeat, StageBinary, StatusUpdate,
+    BlockStatusUpdated, DropStageBinary, FetchSegments, GetBroadcast, GetExecutorInfo, GetPeers, Heartbeat,
+    InterruptTask, PutBlock, RegisterExecutor, RemoveBroadcast, RemoveRdd, RunTask, SendHeartbeat, StageBinary,
+    StatusUpdate,
 )
 from sparklet.runtime._pickling import describe_error, dumps_data, loads
+from sparklet.runtime._shuffle_io import ExecutorShuffle, FetchFailed
 
 __all__ = ["Executor", "TaskKilled", "ExecutorEnv"]
 
@@ -61,6 +63,11 @@ class ExecutorEnv:
     def get_or_compute(self, rdd: Any, split: Any, context: TaskContext) -> Any:
         return self.block_manager.get_or_compute(rdd, split, context)
 
+    def shuffle_read(self, dep: Any, reduce_id: int, context: TaskContext) -> Any:
+        """The records of reduce partition ``reduce_id`` of ``dep``'s shuffle (aggregated and
+        ordered as the dependency asks)."""
+        return self._executor.shuffle.read(dep, reduce_id, context)
+
     def broadcast_value(self, bid: int) -> Any:
         """The broadcast's value, fetched from the driver once per executor (from a task thread)."""
         with self._broadcast_lock:
@@ -79,8 +86,10 @@ class ExecutorEnv:
 class Executor(Actor):
     def __init__(self, executor_id: str, driver_address: str | None, *, cores: int = 1, memory: int = 256 << 20,
                  local_dir: str | None = None, heartbeat_interval: float = 1.0,
+                 shuffle_memory: int = 256 << 20, max_in_flight: int = 48 << 20,
                  scheduler_path: str = "/user/sparklet/scheduler/task-scheduler",
-                 blocks_path: str = "/user/sparklet/block-manager-master") -> None:
+                 blocks_path: str = "/user/sparklet/block-manager-master",
+                 map_outputs_path: str = "/user/sparklet/map-output-tracker") -> None:
         super().__init__()
         self.executor_id = executor_id
         self._driver_address = driver_address
@@ -90,6 +99,9 @@ class Executor(Actor):
         self._heartbeat_interval = heartbeat_interval
         self._scheduler_path = scheduler_path
         self._blocks_path = blocks_path
+        self._map_outputs_path = map_outputs_path
+        self._shuffle_memory = shuffle_memory
+        self._max_in_flight = max_in_flight
         self._binaries: dict[str, bytes] = {}
         # task id -> [thread ident or None, TaskContext or None]; Invariant: only running tasks
         self._running: dict[int, list] = {}
@@ -102,10 +114,16 @@ class Executor(Actor):
         self._loop_thread = threading.get_ident()
         self.scheduler: ActorRef = system.ref_for(self._driver_address, self._scheduler_path)
         self.driver_blocks: ActorRef = system.ref_for(self._driver_address, self._blocks_path)
+        self.map_output_tracker: ActorRef = system.ref_for(self._driver_address, self._map_outputs_path)
         self._directory = tempfile.mkdtemp(prefix=f"sparklet-{self.executor_id}-", dir=self._local_dir)
         self.block_manager = BlockManager(self.executor_id, memory_bytes=self._memory, directory=self._directory,
                                           on_block_status=self._block_status_from_any_thread,
                                           replicate=self._replicate_from_task_thread)
+        self.shuffle_directory = os.path.join(self._directory, "shuffle")
+        os.makedirs(self.shuffle_directory, exist_ok=True)
+        # Each running task gets an equal share of the executor's shuffle memory.
+        self.shuffle = ExecutorShuffle(self, memory_budget=max(1 << 20, self._shuffle_memory // self._cores),
+                                       max_in_flight=self._max_in_flight)
         self.env = ExecutorEnv(self)
         self._pool = concurrent.futures.ThreadPoolExecutor(self._cores, thread_name_prefix=f"sparklet-task-{self.executor_id}")
         # Disk work (removing blocks) and waiting for the task pool go here, never on the loop.
@@ -125,6 +143,7 @@ class Executor(Actor):
         self._io.shutdown(wait=True)
 
     def _close_storage(self) -> None:
+        self.shuffle.close()
         self.block_manager.close()
         shutil.rmtree(self._directory, ignore_errors=True)
 
@@ -133,6 +152,12 @@ class Executor(Actor):
         async def run() -> Any:
             return await awaitable
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result()
+
+    def ask_from_thread(self, ref: ActorRef, message: Any, timeout: float = 120.0) -> Any:
+        """Send an ask from a task thread; returns a concurrent future of the reply."""
+        async def ask() -> Any:
+            return await ref.ask(message, timeout=timeout)
+        return asyncio.run_coroutine_threadsafe(ask(), self._loop)
 
     def _block_status_from_any_thread(self, status: BlockStatus) -> None:
         message = BlockStatusUpdated(self.executor_id, status.block_id, status.storage, status.memory_size, status.disk_size)
@@ -174,10 +199,14 @@ class Executor(Actor):
             deserialized = time.perf_counter()
             context = TaskContext(msg.stage_id, msg.stage_attempt, msg.partition_index, msg.attempt_number,
                                   msg.task_id, msg.properties, env=self.env, cpus=1)
+            context._map_output_epoch = msg.map_output_epoch
             slot[1] = context
             TaskContext._set(context)
             try:
-                result = func(context, rdd.iterator(partition, context))
+                if msg.shuffle_map:
+                    result = self.shuffle.write(rdd, func, partition, context)  # func is the ShuffleDependency
+                else:
+                    result = func(context, rdd.iterator(partition, context))
             finally:
                 TaskContext._set(None)
             computed = time.perf_counter()
@@ -191,6 +220,7 @@ class Executor(Actor):
                 "records_read": context.metrics.get("records_read", 0),
                 "records_written": len(result) if isinstance(result, list) else 1,
             }
+            metrics.update((k, v) for k, v in context.metrics.items() if k.startswith("shuffle_"))
             return data, updates, metrics
         finally:
             with self._running_lock:
@@ -203,6 +233,10 @@ class Executor(Actor):
         self._completed += 1
         if future.cancelled() or killed:
             update = StatusUpdate(self.executor_id, msg.task_id, "killed", None, None, None, {})
+        elif isinstance(future.exception(), FetchFailed):
+            exc = future.exception()
+            update = StatusUpdate(self.executor_id, msg.task_id, "fetch_failed", None, describe_error(exc), None, {},
+                                  (exc.shuffle_id, exc.map_id, exc.executor_id))
         elif future.exception() is not None:
             exc = future.exception()
             state = "killed" if isinstance(exc, TaskKilled) else "failed"
@@ -237,6 +271,10 @@ class Executor(Actor):
             for peer in peers:
                 peer.tell(PutBlock(block_id, data, (level.useDisk, level.useMemory, level.useOffHeap, level.deserialized)))
         self.call_from_thread(replicate())
+
+    @handler(FetchSegments)
+    async def fetch_segments(self, msg: FetchSegments) -> tuple:
+        return await self._loop.run_in_executor(self._io, self.shuffle.serve, msg.shuffle_id, msg.reduce_id, msg.map_ids)
 
     @handler(PutBlock)
     async def put_block(self, msg: PutBlock) -> None:

@@ -31,6 +31,24 @@ class RunTask:
     attempt_number: int
     partition: bytes  # the pickled Partition object
     properties: dict
+    shuffle_map: bool  # a shuffle map task: the binary holds (rdd, dependency)
+    map_output_epoch: int  # executors drop cached map output locations older than this
+
+
+@message(tag="sparklet.GetMapStatuses")
+class GetMapStatuses:
+    """Where the map outputs of a shuffle are: (epoch, per map: (executor id, ref, sizes) or None)."""
+
+    shuffle_id: int
+
+
+@message(tag="sparklet.FetchSegments")
+class FetchSegments:
+    """The bytes of reduce partition ``reduce_id`` of these map outputs (held by the asked executor)."""
+
+    shuffle_id: int
+    reduce_id: int
+    map_ids: tuple
 
 
 @message(tag="sparklet.InterruptTask")
@@ -100,6 +118,7 @@ class StatusUpdate:
     error: tuple | None         # (type name, message, traceback text, pickled exception or None)
     accum_updates: bytes | None  # pickled {accumulator id: partial value}
     metrics: dict
+    fetch_failed: tuple | None = None  # (shuffle id, map id or None, executor id or None) for "fetch_failed"
 
 
 @message(tag="sparklet.Heartbeat")

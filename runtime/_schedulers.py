@@ -29,9 +29,9 @@ from sparklet.runtime._messages import (
 )
 from sparklet.runtime._pickling import dumps_closure, loads, rebuild_error
 from sparklet.runtime._sched_events import (
-    CancelTasks, ExecutorAdded, ExecutorLost, JobEndedInfo, JobFailed, JobStartedInfo, JobSucceeded, KillTask,
-    LaunchTask, MarkPartitionCompleted, MergeAccumulators, StageCompletedInfo, StageSubmittedInfo, SubmitTasks,
-    TaskEnded, TaskSetFailed,
+    CancelTasks, JobEndedInfo, JobFailed, JobStartedInfo, JobSucceeded, KillTask, LaunchTask, MapStatus,
+    MarkPartitionCompleted, MergeAccumulators, StageCompletedInfo, StageSubmittedInfo, SubmitTasks, TaskEnded,
+    TaskSetFailed,
 )
 from sparklet.runtime._tasksets import TaskSchedulerCore
 
@@ -47,6 +47,7 @@ class DAGScheduler(Actor):
             max_consecutive_stage_attempts=shared.conf["stage.maxConsecutiveAttempts"],
             cache_locations=shared.cache_locations,
         )
+        shared.map_outputs = self.core.map_outputs  # the map output tracker's read-only view
 
     def pre_start(self) -> None:
         # By path: a sibling started later (or restarted) is found when a message goes out.
@@ -112,8 +113,8 @@ class TaskScheduler(Actor):
         # Invariant: exactly the executors registered with the core.
         self._executors: dict[str, _Executor] = {}
         self._ref_to_executor: dict[ActorRef, str] = {}
-        # "stage.attempt" -> (rdd, binary, properties) for live task sets
-        self._task_sets: dict[str, tuple[Any, bytes, dict]] = {}
+        # "stage.attempt" -> (rdd, binary, properties, is shuffle map) for live task sets
+        self._task_sets: dict[str, tuple[Any, bytes, dict, bool]] = {}
         self._launched: dict[int, LaunchTask] = {}
         self._waiting_for_executors: list[tuple[int, DeferredReply]] = []
 
@@ -129,6 +130,7 @@ class TaskScheduler(Actor):
         if old is not None:
             self._lose(msg.executor_id, "re-registered (the executor restarted)")
         self._executors[msg.executor_id] = _Executor(msg, time.monotonic())
+        self._shared.executor_refs[msg.executor_id] = msg.ref
         self._ref_to_executor[msg.ref] = msg.executor_id
         self.context.watch(msg.ref)
         self._blocks.tell(msg)
@@ -182,6 +184,8 @@ class TaskScheduler(Actor):
         if executor is None:
             return
         self._ref_to_executor.pop(executor.ref, None)
+        if self._shared.executor_refs.get(executor_id) == executor.ref:
+            del self._shared.executor_refs[executor_id]
         self.context.unwatch(executor.ref)
         self._blocks.tell(ExecutorGone(executor_id, reason))
         self._shared.listener_bus.post(listen.ExecutorRemoved(time.time(), executor_id, reason))
@@ -197,7 +201,8 @@ class TaskScheduler(Actor):
     def from_dag(self, msg: SchedulerActions) -> None:
         for action, binary in msg.actions.value:
             if isinstance(action, SubmitTasks):
-                self._task_sets[f"{action.stage_id}.{action.stage_attempt}"] = (action.rdd, binary, action.properties)
+                self._task_sets[f"{action.stage_id}.{action.stage_attempt}"] = (action.rdd, binary, action.properties,
+                                                                                action.is_shuffle_map)
             self._route(self.core.handle(action))
 
     @handler(ReviveOffers)
@@ -214,17 +219,32 @@ class TaskScheduler(Actor):
             executor.running -= 1
         result: Any = msg.result
         reason = ""
+        map_status = None
+        fetch: dict[str, Any] = {}
         if msg.state == "failed":
             result = rebuild_error(msg.error)
             reason = f"{msg.error[0]}: {msg.error[1]}"
         elif msg.state == "killed":
             reason = "killed"
+        elif msg.state == "fetch_failed":
+            reason = f"FetchFailed: {msg.error[1]}"
+            shuffle_id, map_id, holder = msg.fetch_failed
+            fetch = {"fetch_failed_shuffle_id": shuffle_id, "fetch_failed_map_id": map_id,
+                     "fetch_failed_executor_id": holder}
+            result = None
+        elif self._is_shuffle_map(launch):
+            map_status = MapStatus(msg.executor_id, tuple(loads(msg.result)), msg.task_id)
+            result = None
         self._shared.listener_bus.post(listen.TaskEnd(
             time.time(), msg.task_id, launch.stage_id, launch.stage_attempt, launch.partition, launch.attempt_number,
             msg.executor_id, msg.state, reason or None, dict(msg.metrics)))
         updates = (msg.accum_updates,) if msg.accum_updates is not None else ()
         self._route(self.core.task_ended(msg.task_id, msg.state, reason, result=result, accum_updates=updates,
-                                         metrics=dict(msg.metrics)))
+                                         metrics=dict(msg.metrics), map_status=map_status, **fetch))
+
+    def _is_shuffle_map(self, launch: LaunchTask) -> bool:
+        entry = self._task_sets.get(f"{launch.stage_id}.{launch.stage_attempt}")
+        return entry is not None and entry[3]
 
     def _route(self, actions: list) -> None:
         """Carry out the task scheduler core's actions."""
@@ -253,13 +273,14 @@ class TaskScheduler(Actor):
     def _launch(self, launch: LaunchTask) -> None:
         executor = self._executors[launch.executor_id]
         key = f"{launch.stage_id}.{launch.stage_attempt}"
-        rdd, binary, properties = self._task_sets[key]
+        rdd, binary, properties, shuffle_map = self._task_sets[key]
         if key not in executor.binaries:
             executor.ref.tell(StageBinary(key, binary))
             executor.binaries.add(key)
         partition = pickle.dumps(rdd.partitions[launch.partition], protocol=pickle.HIGHEST_PROTOCOL)
         executor.ref.tell(RunTask(launch.task_id, key, launch.stage_id, launch.stage_attempt, launch.partition,
-                                  launch.attempt_number, partition, properties))
+                                  launch.attempt_number, partition, properties, shuffle_map,
+                                  self._shared.map_output_epoch()))
         executor.running += 1
         self._launched[launch.task_id] = launch
         self._shared.listener_bus.post(listen.TaskStart(

@@ -5,11 +5,14 @@ public RDD method has one."""
 from __future__ import annotations
 
 import builtins
+import contextlib
 import doctest
 import importlib
 import inspect
 import io
+import os
 import pkgutil
+from typing import Any
 
 import pytest
 
@@ -52,7 +55,16 @@ DOCTESTS = _collect()
 def test_docstring_example(test: doctest.DocTest) -> None:
     # module globals (minus those shadowing builtins, like _sources.range) and a real context
     globs = {k: v for k, v in test.globs.items() if k.startswith("__") or not hasattr(builtins, k)}
-    with Context("inproc[4]", "doctests", conf={"ui.showConsoleProgress": False}) as sc:
+    if os.environ.get("SPARKLET_DOCTEST_CONTEXT") == "serial":  # for work on rdd/ alone
+        from rdd_support import SerialContext
+
+        if test.name.startswith("sparklet.runtime"):
+            pytest.skip("SPARKLET_DOCTEST_CONTEXT=serial covers rdd/ only: runtime examples need a real context")
+
+        context: Any = contextlib.nullcontext(SerialContext(default_parallelism=4))
+    else:
+        context = Context("inproc[4]", "doctests", conf={"ui.showConsoleProgress": False})
+    with context as sc:
         test.globs = {**globs, "sc": sc}
         out = io.StringIO()
         runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
