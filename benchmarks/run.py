@@ -19,10 +19,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import actors_bench, engine_bench  # noqa: E402
+from benchmarks import actors_bench, engine_bench, shuffle_bench  # noqa: E402
 from benchmarks.report import print_figures  # noqa: E402
 
-SUITES = {"actors": actors_bench.run, "engine": engine_bench.run}
+SUITES = {"actors": actors_bench.run, "engine": engine_bench.run, "shuffle": shuffle_bench.run}
 
 
 def main() -> None:

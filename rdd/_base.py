@@ -86,15 +86,19 @@ class RangeDependency(NarrowDependency):
 
 class ShuffleDependency(Dependency):
     """The parent's records are redistributed by ``partitioner`` (and combined by
-    ``aggregator``, map side too when ``map_side_combine``). A stage boundary."""
+    ``aggregator``, map side too when ``map_side_combine``). A stage boundary.
+
+    ``key_ordering``, when set, is a key function: each reduce partition is read sorted by
+    ``key_ordering(key)``, ascending unless ``ascending`` is false."""
 
     def __init__(self, rdd: "RDDBase", partitioner: Any, aggregator: Any = None, map_side_combine: bool = False,
-                 key_ordering: Callable[[Any], Any] | None = None) -> None:
+                 key_ordering: Callable[[Any], Any] | None = None, ascending: bool = True) -> None:
         super().__init__(rdd)
         self.partitioner = partitioner
         self.aggregator = aggregator
         self.map_side_combine = map_side_combine
         self.key_ordering = key_ordering
+        self.ascending = ascending
         self.shuffle_id = rdd.ctx._new_shuffle_id()
 
 

@@ -232,22 +232,86 @@ def read_lines(split: FileSplit, use_unicode: bool = True) -> Iterator[Any]:
                     line = line[3:]
                 first = False
                 yield _decode(line, use_unicode)
-    start, end = split.start, split.start + split.length
-    with open(split.path, "rb") as f:
+    yield from _read_split_lines(split.path, split.start, split.start + split.length, use_unicode)
+
+
+_CHUNK = 1 << 20
+
+
+def _split_complete_lines(body: bytes, use_unicode: bool) -> list[Any]:
+    """The lines of ``body`` (whole lines, the last maybe unterminated at end of file).
+
+    Decoding once and splitting once is exact: ``\\n`` and ``\\r`` never occur inside a
+    UTF-8 multi-byte sequence, so replacement characters land where per-line decoding
+    would put them. ``str.splitlines`` would also split on other Unicode line breaks,
+    which Hadoop does not, hence the explicit normalisation.
+    """
+    if not body:
+        return []
+    text: Any = body.decode("utf-8", "replace") if use_unicode else body
+    newline, cr = ("\n", "\r") if use_unicode else (b"\n", b"\r")
+    if cr in text:
+        text = text.replace(cr + newline, newline).replace(cr, newline)
+    lines = text.split(newline)
+    if lines and not lines[-1] and (body.endswith(b"\n") or body.endswith(b"\r")):
+        lines.pop()
+    return lines
+
+
+def _read_split_lines(path: str, start: int, end: int, use_unicode: bool) -> Iterator[Any]:
+    """Hadoop's LineRecordReader over ``[start, end]``, in chunks.
+
+    ``bytes.splitlines`` ends lines at exactly Hadoop's terminators (``\\n``, ``\\r``,
+    ``\\r\\n``) at C speed. A split that does not start at 0 skips its first line (the
+    previous split reads it); lines are read while they start at or before ``end``.
+    Positions are tracked line by line only in the chunk that reaches ``end``.
+    """
+    decode = (lambda b: b.decode("utf-8", "replace")) if use_unicode else (lambda b: b)
+    with open(path, "rb") as f:
         f.seek(start)
-        reader = _LineReader(f)
-        pos = start
-        if start != 0:
-            _, consumed = reader.read_line()  # the previous split reads this line
-            pos += consumed
-        while pos <= end:
-            line, consumed = reader.read_line()
-            if consumed == 0:
+        pos = start  # file offset of carry[0]
+        carry = b""
+        skip_first = start != 0
+        first_line = start == 0
+        while True:
+            chunk = f.read(_CHUNK)
+            data = carry + chunk
+            if not data:
                 return
-            if pos == 0 and line.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark
-                line = line[3:]
-            pos += consumed
-            yield _decode(line, use_unicode)
+            eof = not chunk
+            with_ends = data.splitlines(keepends=True)
+            last = with_ends[-1]
+            # A last line without its terminator, or ending in \r (maybe \r\n across chunks), waits.
+            if not eof and (last[-1:] not in (b"\n",)):
+                carry = last
+                with_ends.pop()
+            else:
+                carry = b""
+            if skip_first and with_ends:
+                pos += len(with_ends[0])
+                with_ends = with_ends[1:]
+                skip_first = False
+            elif skip_first:
+                continue
+            if first_line and with_ends:
+                if with_ends[0].startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark
+                    pos += 3
+                    with_ends[0] = with_ends[0][3:]
+                first_line = False
+            chunk_end = pos + sum(map(len, with_ends))
+            if chunk_end <= end + 1 and not (eof and not with_ends):
+                # every line of this chunk starts at or before `end`
+                yield from _split_complete_lines(b"".join(with_ends), use_unicode)
+                pos = chunk_end
+            else:
+                for line in with_ends:
+                    if pos > end:
+                        return
+                    pos += len(line)
+                    yield decode(line.rstrip(b"\r\n") if line[-1:] in (b"\n", b"\r") else line)
+                return
+            if eof:
+                return
 
 
 def read_whole_file(path: str) -> bytes:
