@@ -7,13 +7,16 @@ argument (``parallelize(ctx, c, numSlices)``, ``range``, ``emptyRDD``, ``textFil
 
 from sparklet.rdd._base import ActionInLoopError, TaskContext
 from sparklet.rdd._partitioner import HashPartitioner, Partitioner, portable_hash
+from sparklet.rdd._range_partitioner import RangePartitioner
 from sparklet.rdd._rdd import RDD
+from sparklet.rdd._shuffled import ResultIterable
 from sparklet.rdd._sources import emptyRDD, parallelize, pickleFile, range, textFile, union, wholeTextFiles
 from sparklet.rdd._statcounter import StatCounter
 from sparklet.rdd._storage import StorageLevel
 
 __all__ = [
-    "RDD", "StorageLevel", "StatCounter", "TaskContext", "Partitioner", "HashPartitioner", "portable_hash",
+    "RDD", "StorageLevel", "StatCounter", "TaskContext", "Partitioner", "HashPartitioner", "RangePartitioner",
+    "portable_hash", "ResultIterable",
     "ActionInLoopError",
     "parallelize", "range", "emptyRDD", "textFile", "wholeTextFiles", "pickleFile", "union",
 ]

@@ -1,10 +1,9 @@
 """Aggregating actions: each partition is folded in its task, the per-partition results are
 merged on the driver through ``ctx._run_on_driver`` (user code runs off the event loop).
 
-``treeAggregate``/``treeReduce`` compute the per-partition aggregates in one job and then
-run PySpark's tree levels (``i % curNumPartitions`` groups, merged in partition order) on
-the driver: until the shuffle subsystem lands there is no ``reduceByKey`` to run them as
-stages. The result is the one PySpark computes; only where the merging runs differs.
+``treeAggregate``/``treeReduce`` run PySpark's tree: the per-partition aggregates are
+regrouped level by level (``i % curNumPartitions``) through a ``reduceByKey``, each level a
+shuffle stage, while another level pays off; the driver merges what the last level leaves.
 """
 
 from __future__ import annotations
@@ -125,8 +124,8 @@ class AggregationsMixin:
 
     def treeAggregate(self, zeroValue: Any, seqOp: Callable[[Any, Any], Any], combOp: Callable[[Any, Any], Any],
                       depth: int = 2) -> Any:
-        """Aggregates the elements of this RDD in a multi-level tree pattern (the levels run
-        on the driver for now, see the module notes).
+        """Aggregates the elements of this RDD in a multi-level tree pattern (each level a
+        shuffle stage, see the module notes).
 
         >>> add = lambda x, y: x + y
         >>> rdd = sc.parallelize([-5, -4, -3, -2, -1, 1, 2, 3, 4], 10)
@@ -153,16 +152,28 @@ class AggregationsMixin:
         if self.getNumPartitions() == 0:  # type: ignore[attr-defined]
             return zeroValue
         seq = fail_on_stopiteration(seqOp)
-        comb = fail_on_stopiteration(combOp)
 
-        def aggregate_partition(_: Any, iterator: Iterable) -> Any:
+        def aggregate_partition(iterator: Iterable) -> Iterable:
             acc = zeroValue
             for obj in iterator:
                 acc = seq(acc, obj)
-            return acc
+            yield acc
 
-        partials = await self._run_job(aggregate_partition)  # type: ignore[attr-defined]
-        return await self._on_driver(_tree_levels, partials, comb, depth)  # type: ignore[attr-defined]
+        partially_aggregated = self.mapPartitions(aggregate_partition)  # type: ignore[attr-defined]
+        num_partitions: float = partially_aggregated.getNumPartitions()
+        scale = max(int(ceil(pow(num_partitions, 1.0 / depth))), 2)
+        # If creating an extra level doesn't help reduce the wall-clock time, we stop the tree aggregation.
+        while num_partitions > scale + num_partitions / scale:
+            num_partitions /= scale
+            cur_num_partitions = int(num_partitions)
+
+            def key_by_group(i: int, iterator: Iterable, groups: int = cur_num_partitions) -> Iterable:
+                for obj in iterator:
+                    yield (i % groups, obj)
+
+            partially_aggregated = (partially_aggregated.mapPartitionsWithIndex(key_by_group)
+                                    .reduceByKey(combOp, cur_num_partitions).values())
+        return await partially_aggregated.reduceAsync(combOp)
 
     def treeReduce(self, f: Callable[[Any, Any], Any], depth: int = 2) -> Any:
         """Reduces the elements of this RDD in a multi-level tree pattern.
@@ -276,19 +287,3 @@ class AggregationsMixin:
             return m1
 
         return await self.mapPartitions(count_partition).reduceAsync(merge_maps)  # type: ignore[attr-defined]
-
-
-def _tree_levels(partials: list, comb: Callable[[Any, Any], Any], depth: int) -> Any:
-    """PySpark's tree levels over the per-partition aggregates: while another level pays off,
-    regroup ``i % curNumPartitions`` (as its ``reduceByKey`` does), then reduce the rest."""
-    num_partitions: float = len(partials)
-    scale = max(int(ceil(pow(num_partitions, 1.0 / depth))), 2)
-    while num_partitions > scale + num_partitions / scale:
-        num_partitions /= scale
-        cur = int(num_partitions)
-        groups: dict[int, Any] = {}
-        for i, value in enumerate(partials):
-            k = i % cur
-            groups[k] = comb(groups[k], value) if k in groups else value
-        partials = [groups[k] for k in sorted(groups)]
-    return reduce(comb, partials)

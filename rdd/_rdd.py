@@ -20,6 +20,7 @@ from sparklet.rdd._base import ContextLike, Dependency, RDDBase, ShuffleDependen
 from sparklet.rdd._checkpoint import CheckpointMixin
 from sparklet.rdd._numeric import NumericMixin
 from sparklet.rdd._output import OutputMixin
+from sparklet.rdd._pairs import PairsMixin
 from sparklet.rdd._storage import StorageLevel
 from sparklet.rdd._transformations import TransformationsMixin
 from sparklet.rdd._util import RDDId, creation_site
@@ -27,8 +28,8 @@ from sparklet.rdd._util import RDDId, creation_site
 __all__ = ["RDD"]
 
 
-class RDD(TransformationsMixin, ActionsMixin, AggregationsMixin, NumericMixin, OutputMixin, CheckpointMixin,
-          RDDBase):
+class RDD(TransformationsMixin, PairsMixin, ActionsMixin, AggregationsMixin, NumericMixin, OutputMixin,
+          CheckpointMixin, RDDBase):
     """A Resilient Distributed Dataset (RDD), the basic abstraction in Spark: an immutable,
     partitioned collection of elements that can be operated on in parallel.
 

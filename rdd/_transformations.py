@@ -296,18 +296,24 @@ class TransformationsMixin:
 
     def coalesce(self, numPartitions: int, shuffle: bool = False) -> "RDD":
         """Return a new RDD that is reduced into ``numPartitions`` partitions, grouping
-        neighbouring partitions (no shuffle).
+        neighbouring partitions (no shuffle). With ``shuffle=True`` the records are dealt
+        round-robin to exactly ``numPartitions`` partitions through a shuffle, repeatably
+        (see :func:`~sparklet.rdd._shuffled.canonical_round_robin`).
 
         >>> sc.parallelize([1, 2, 3, 4, 5], 3).glom().collect()
         [[1], [2, 3], [4, 5]]
         >>> sc.parallelize([1, 2, 3, 4, 5], 3).coalesce(1).glom().collect()
         [[1, 2, 3, 4, 5]]
+        >>> sorted(len(p) for p in sc.parallelize([1, 2, 3, 4, 5], 1).coalesce(2, shuffle=True).glom().collect())
+        [2, 3]
         """
         if not numPartitions > 0:
             raise ValueError("Number of partitions must be positive.")
-        if shuffle:
-            raise NotImplementedError("coalesce with shuffle arrives with the shuffle subsystem")
         self._require_driver("coalesce")  # type: ignore[attr-defined]
+        if shuffle:
+            from sparklet.rdd._shuffled import repartition
+
+            return repartition(self, numPartitions)  # type: ignore[arg-type]
         return _narrow().CoalescedRDD(self, numPartitions)
 
     def pipe(self, command: str, env: dict[str, str] | None = None, checkCode: bool = False) -> "RDD":

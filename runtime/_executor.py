@@ -122,7 +122,7 @@ class Executor(Actor):
         self.shuffle_directory = os.path.join(self._directory, "shuffle")
         os.makedirs(self.shuffle_directory, exist_ok=True)
         # Each running task gets an equal share of the executor's shuffle memory.
-        self.shuffle = ExecutorShuffle(self, memory_budget=max(1 << 20, self._shuffle_memory // self._cores),
+        self.shuffle = ExecutorShuffle(self, memory_budget=max(16 << 10, self._shuffle_memory // self._cores),
                                        max_in_flight=self._max_in_flight)
         self.env = ExecutorEnv(self)
         self._pool = concurrent.futures.ThreadPoolExecutor(self._cores, thread_name_prefix=f"sparklet-task-{self.executor_id}")

@@ -59,3 +59,18 @@ async def system():
     finally:
         await sys.shutdown()
         assert_no_tasks_left()
+
+
+@pytest.fixture(params=["serial", "inproc[2]", "local[2]"])
+def ctx(request):
+    """Reference properties hold for the serial test context and for both real masters;
+    one context serves all of a test's hypothesis examples (contexts keep no state
+    between jobs)."""
+    from rdd_support import SerialContext
+    from sparklet import Context
+
+    if request.param == "serial":
+        yield SerialContext()
+        return
+    with Context(request.param, "properties", conf={"ui.showConsoleProgress": False}) as context:
+        yield context

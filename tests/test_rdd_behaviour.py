@@ -310,8 +310,8 @@ def test_usage_errors_are_pysparks():
         rdd.takeOrdered(-1)
     with pytest.raises(ValueError, match="Number of partitions must be positive."):
         rdd.coalesce(0)
-    with pytest.raises(NotImplementedError, match="coalesce with shuffle arrives with the shuffle subsystem"):
-        rdd.coalesce(4, shuffle=True)
+    with pytest.raises(ValueError, match="Number of partitions must be positive."):
+        rdd.coalesce(0, shuffle=True)
     with pytest.raises(ValueError, match="Depth cannot be smaller than 1 but got 0."):
         rdd.treeAggregate(0, max, max, 0)
     with pytest.raises(ValueError, match="Can only zip with RDD which has the same number of partitions"):

@@ -32,7 +32,8 @@ ACTIONS = {
     "collect", "count", "first", "take", "takeOrdered", "top", "takeSample", "reduce", "fold", "aggregate",
     "treeReduce", "treeAggregate", "sum", "mean", "max", "min", "stats", "variance", "stdev", "sampleVariance",
     "sampleStdev", "histogram", "countByValue", "collectAsMap", "foreach", "foreachPartition", "isEmpty", "lookup",
-    "saveAsTextFile", "saveAsPickleFile",
+    "saveAsTextFile", "saveAsPickleFile", "countByKey", "reduceByKeyLocally",
+    "sortByKey", "sortBy",  # not actions, but they run jobs (count and sample) when called, as PySpark's
 }
 
 

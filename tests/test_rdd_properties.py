@@ -18,20 +18,8 @@ from hypothesis import strategies as st
 
 from rdd_support import SerialContext, pyspark_slices
 
-from sparklet import Context
-
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
-
-@pytest.fixture(params=["serial", "inproc[2]", "local[2]"])
-def ctx(request):
-    """Each property holds for the serial test context and for both real masters; one
-    context serves all of a test's examples (contexts keep no state between jobs)."""
-    if request.param == "serial":
-        yield SerialContext()
-        return
-    with Context(request.param, "properties", conf={"ui.showConsoleProgress": False}) as context:
-        yield context
 
 ints = st.lists(st.integers(-1000, 1000), max_size=40)
 strings = st.lists(st.text(alphabet="abcxyz", max_size=4), max_size=30)

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from sparklet import Context
-from sparklet.runtime import StageCompleted, TaskEnd
+from sparklet.runtime import StageCompleted, StageSubmitted, TaskEnd
 
 MASTERS = ["inproc[2]", "local[2]"]
 QUIET = {"ui.showConsoleProgress": False}
@@ -75,7 +75,7 @@ def test_a_killed_executor_after_the_map_stage_reruns_only_its_map_tasks():
     with Context("local[2]", "kill-after-map", conf=QUIET) as sc:
         pairs = sc.parallelize(words(4000), 6).map(lambda w: (w, os.getpid())).groupByKey(4)
         first = {k: len(list(v)) for k, v in pairs.collect()}
-        map_stage = min(e.stage_id for e in sc.listener_events(TaskEnd))
+        map_stage = sc.listener_events(StageSubmitted)[0].stage_id
         ran_on = {e.partition: e.executor_id for e in sc.listener_events(TaskEnd, stage_id=map_stage)}
         victim = next(e for e in sc.executors() if e["executor_id"] == ran_on[0])
         lost = {p for p, executor in ran_on.items() if executor == victim["executor_id"]}
@@ -84,7 +84,11 @@ def test_a_killed_executor_after_the_map_stage_reruns_only_its_map_tasks():
         sc.listener_bus.clear()
         second = {k: len(list(v)) for k, v in pairs.collect()}
         assert second == first
-        rerun = {e.partition for e in sc.listener_events(TaskEnd, stage_id=map_stage) if e.status == "success"}
+        # The second job builds its own map stage for the same shuffle (parents are
+        # submitted first) and runs only the partitions whose outputs were lost.
+        rerun_stage = sc.listener_events(StageSubmitted)[0]
+        assert rerun_stage.num_tasks == len(lost)
+        rerun = {e.partition for e in sc.listener_events(TaskEnd, stage_id=rerun_stage.stage_id) if e.status == "success"}
         assert rerun == lost
 
 
