@@ -3,7 +3,7 @@
     python3 dev.py demo            # or: python examples/log_mining.py [--master local[2]] [--lines N]
 
 The seed's example: load logs, keep the errors in memory, query them twice; the second
-query reads the cache. Then one executor process is killed with SIGKILL: its cached
+query reads the cache. A shuffle (reduceByKey, join, sortBy) summarizes errors per service. Then one executor process is killed with SIGKILL: its cached
 partitions are gone, and the next query recomputes exactly those from lineage, on the
 executor the supervisor started in its place. Every answer is checked against plain
 Python, and the scheduler events show what ran where.
@@ -74,6 +74,25 @@ def main(master: str | None, lines: int) -> None:
         assert by_team == reference
         print("errors by owning team:", dict(sorted(by_team.items())))
         assert malformed.value == 0
+
+        # A shuffle: errors per service (reduceByKey), joined with an owners table (join),
+        # slowest first (sortBy); every step checked against plain Python.
+        teams = sc.parallelize(sorted(owners.value.items()), 2)
+        per_service = (errors.map(lambda e: (e[0], (1, e[1])))
+                       .reduceByKey(lambda a, b: (a[0] + b[0], max(a[1], b[1])))
+                       .join(teams)
+                       .map(lambda kv: (kv[0], kv[1][1], kv[1][0][0], kv[1][0][1]))
+                       .sortBy(lambda row: (-row[3], row[0]))
+                       .collect())
+        plain: dict[str, list[int]] = {}
+        for line in expected_errors:
+            _, service, latency, _ = line.split("\t")
+            count, worst = plain.get(service, [0, 0])
+            plain[service] = [count + 1, max(worst, int(latency.removeprefix("latency=").removesuffix("ms")))]
+        assert per_service == sorted(((s, owners.value[s], c, w) for s, (c, w) in plain.items()), key=lambda r: (-r[3], r[0]))
+        print("errors per service (reduceByKey + join + sortBy):")
+        for service, team, count, worst in per_service:
+            print(f"  {service:8} {team:15} {count:6} errors, worst latency {worst} ms")
 
         storage = sc.storage_status(errors)
         print(f"cached: {storage.num_partitions_cached} partitions, "

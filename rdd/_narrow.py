@@ -26,12 +26,23 @@ from sparklet.rdd._base import (
     Determinism, NarrowDependency, OneToOneDependency, Partition, RangeDependency, RDDBase, TaskContext,
 )
 from sparklet.rdd._rdd import RDD
-from sparklet.rdd._util import expect_lineage, expect_partition
+from sparklet.rdd._util import expect_lineage, expect_partition, record_steps_func
 
 __all__ = [
     "PipelinedRDD", "UnionRDD", "PartitionerAwareUnionRDD", "ZippedPartitionsRDD", "CartesianRDD", "CoalescedRDD",
     "make_union",
 ]
+
+
+def _chain(first: Callable | None, then: Callable) -> Callable:
+    """``then`` after ``first`` (either may be the whole pipeline so far)."""
+    if first is None:
+        return then
+
+    def pipeline_func(split: int, iterator: Iterator) -> Iterable:
+        return then(split, first(split, iterator))
+
+    return pipeline_func
 
 
 class PipelinedRDD(RDD):
@@ -43,22 +54,36 @@ class PipelinedRDD(RDD):
     (``zipWithIndex``, ``sample``): over an unordered parent they are indeterminate.
     """
 
-    def __init__(self, prev: RDD, func: Callable[[int, Iterator], Iterable], preservesPartitioning: bool = False,
-                 *, determinism: Determinism = Determinism.DETERMINATE, order_sensitive: bool = False) -> None:
+    def __init__(self, prev: RDD, func: Callable[[int, Iterator], Iterable] | None, preservesPartitioning: bool = False,
+                 *, determinism: Determinism = Determinism.DETERMINATE, order_sensitive: bool = False,
+                 record_step: tuple[str, Callable] | None = None) -> None:
         ctx = prev._require_driver("a transformation")
-        if isinstance(prev, PipelinedRDD) and prev._is_pipelinable():
-            prev_func = prev._func
-
-            def pipeline_func(split: int, iterator: Iterator) -> Iterable:
-                return func(split, prev_func(split, iterator))
-
-            self._func: Callable[[int, Iterator], Iterable] | None = pipeline_func
-            self._prev: RDDBase | None = prev._prev
+        # A record step (map, filter, flatMap) joins the chain of record steps at the end of
+        # the pipeline, and the whole chain runs as one fused loop (rdd/_util.fused_loop).
+        # Invariant: _func == base (if any) followed by the fused record steps (if any).
+        self._base_func: Callable[[int, Iterator], Iterable] | None = func
+        self._record_steps: tuple[tuple[str, Callable], ...] = ()
+        pipelined = isinstance(prev, PipelinedRDD) and prev._is_pipelinable()
+        if record_step is not None:
+            if pipelined:
+                self._base_func = prev._base_func
+                self._record_steps = prev._record_steps + (record_step,)
+                self._prev: RDDBase | None = prev._prev
+            else:
+                self._base_func = None
+                self._record_steps = (record_step,)
+                self._prev = prev
+            func = _chain(self._base_func, record_steps_func(self._record_steps))
+        elif pipelined:
+            func = _chain(prev._func, func)
+            self._base_func = func
+            self._prev = prev._prev
+        else:
+            self._prev = prev
+        self._func: Callable[[int, Iterator], Iterable] | None = func
+        if pipelined:
             determinism = determinism.combine(prev._own_determinism)
             order_sensitive = order_sensitive or prev._order_sensitive
-        else:
-            self._func = func
-            self._prev = prev
         self._own_determinism = determinism
         self._order_sensitive = order_sensitive
         super().__init__(ctx, [OneToOneDependency(expect_lineage(prev, self._prev))])

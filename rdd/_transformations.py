@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from sparklet.rdd._base import Determinism
 from sparklet.rdd._sampler import RDDRangeSampler, RDDSampler
-from sparklet.rdd._util import filter_records, flat_map_records, map_records
 
 if TYPE_CHECKING:
     from sparklet.rdd._rdd import RDD
@@ -62,10 +61,7 @@ class TransformationsMixin:
         >>> sorted(rdd.map(lambda x: (x, 1)).collect())
         [('a', 1), ('b', 1), ('c', 1)]
         """
-        def func(_: int, iterator: Iterable) -> Iterable:
-            return map_records(f, iterator)
-
-        return self.mapPartitionsWithIndex(func, preservesPartitioning)
+        return _narrow().PipelinedRDD(self, None, preservesPartitioning, record_step=("map", f))
 
     def flatMap(self, f: Callable[[Any], Iterable], preservesPartitioning: bool = False) -> "RDD":
         """Return a new RDD by first applying a function to all elements of this RDD, and then
@@ -77,10 +73,7 @@ class TransformationsMixin:
         >>> sorted(rdd.flatMap(lambda x: [(x, x), (x, x)]).collect())
         [(2, 2), (2, 2), (3, 3), (3, 3), (4, 4), (4, 4)]
         """
-        def func(_: int, iterator: Iterable) -> Iterable:
-            return flat_map_records(f, iterator)
-
-        return self.mapPartitionsWithIndex(func, preservesPartitioning)
+        return _narrow().PipelinedRDD(self, None, preservesPartitioning, record_step=("flatMap", f))
 
     def filter(self, f: Callable[[Any], bool]) -> "RDD":
         """Return a new RDD containing only the elements that satisfy a predicate.
@@ -89,10 +82,7 @@ class TransformationsMixin:
         >>> rdd.filter(lambda x: x % 2 == 0).collect()
         [2, 4]
         """
-        def func(iterator: Iterable) -> Iterable:
-            return filter_records(f, iterator)
-
-        return self.mapPartitions(func, True)
+        return _narrow().PipelinedRDD(self, None, True, record_step=("filter", f))
 
     def mapValues(self, f: Callable[[Any], Any]) -> "RDD":
         """Pass each value in the key-value pair RDD through a map function without changing

@@ -10,31 +10,69 @@ from sparklet.actors import SparkletInternalError
 
 P = TypeVar("P")
 
-__all__ = ["counted", "fail_on_stopiteration", "map_records", "filter_records", "flat_map_records", "creation_site", "RDDId",
+__all__ = ["counted", "fused_loop", "record_steps_func", "fail_on_stopiteration", "creation_site", "RDDId",
            "expect_partition", "expect_lineage"]
 
 _STOP_MESSAGE = "Caught StopIteration thrown from user's code; failing the task"
 
 
-# The per-record paths (map, filter, flatMap) are generators rather than ``map(wrapped_f,
-# it)``: a StopIteration raised by the user's function is caught around the loop, so it
-# fails the task exactly as fail_on_stopiteration does, without a wrapper call per record
-# (the wrapper more than doubled the cost of ``lambda x: x + 1``; see benchmarks/).
-def map_records(f: Callable, iterator: Any) -> Any:
-    try:
-        for x in iterator:
-            yield f(x)
-    except StopIteration as exc:
-        raise RuntimeError(_STOP_MESSAGE, exc) from exc
+_FUSED: dict[tuple[str, ...], Callable] = {}
 
 
-def filter_records(f: Callable, iterator: Any) -> Any:
-    try:
-        for x in iterator:
-            if f(x):
-                yield x
-    except StopIteration as exc:
-        raise RuntimeError(_STOP_MESSAGE, exc) from exc
+def fused_loop(kinds: tuple[str, ...]) -> Callable:
+    """One generator running a chain of record steps (``map``, ``filter``, ``flatMap``).
+
+    A chain of narrow steps costs one generator frame per record instead of one per step:
+    ``flatMap(str.split).map(lambda w: (w, 1))`` compiles to
+
+        def fused(iterator, f0, f1):
+            for x0 in iterator:
+                for x1 in f0(x0):
+                    yield f1(x1)
+
+    The source is generated from ``kinds`` alone (our own templates, never user text) and
+    cached per shape. A StopIteration escaping a user function fails the task exactly as
+    the step-by-step generators do.
+    """
+    loop = _FUSED.get(kinds)
+    if loop is not None:
+        return loop
+    names = [f"f{i}" for i in range(len(kinds))]
+    body = ["    try:", "        for x0 in iterator:"]
+    indent, current = "            ", "x0"
+    for i, kind in enumerate(kinds):
+        nxt = f"x{i + 1}"
+        if kind == "map":
+            body.append(f"{indent}{nxt} = f{i}({current})")
+        elif kind == "filter":
+            body.append(f"{indent}if not f{i}({current}):")
+            body.append(f"{indent}    continue")
+            nxt = current
+        elif kind == "flatMap":
+            body.append(f"{indent}for {nxt} in f{i}({current}):")
+            indent += "    "
+        else:
+            raise ValueError(f"unknown record step {kind!r}")
+        current = nxt
+    body.append(f"{indent}yield {current}")
+    body.append("    except StopIteration as exc:")
+    body.append("        raise RuntimeError(_STOP_MESSAGE, exc) from exc")
+    source = f"def fused(iterator, {', '.join(names)}):\n" + "\n".join(body) + "\n"
+    namespace: dict[str, Any] = {"_STOP_MESSAGE": _STOP_MESSAGE}
+    exec(compile(source, f"<sparklet fused {'+'.join(kinds)}>", "exec"), namespace)
+    loop = _FUSED[kinds] = namespace["fused"]
+    return loop
+
+
+def record_steps_func(steps: tuple[tuple[str, Callable], ...]) -> Callable[[int, Any], Any]:
+    """The ``func(split, iterator)`` of a fused chain of record steps."""
+    kinds = tuple(kind for kind, _ in steps)
+    functions = tuple(f for _, f in steps)
+
+    def run_steps(split: int, iterator: Any) -> Any:
+        return fused_loop(kinds)(iterator, *functions)
+
+    return run_steps
 
 
 def counted(records: Any, context: Any) -> Any:
@@ -59,20 +97,6 @@ def _count_as_read(records: Any, context: Any) -> Any:
         context.metrics["records_read"] = context.metrics.get("records_read", 0) + n
 
 
-def flat_map_records(f: Callable, iterator: Any) -> Any:
-    try:
-        for x in iterator:
-            yield from f(x)
-    except StopIteration as exc:
-        raise RuntimeError(_STOP_MESSAGE, exc) from exc
-
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the sparklet package
-_ENGINE_PATHS = (  # where sparklet's own frames live (not tests/, examples/, benchmarks/)
-    *(os.path.join(_PACKAGE_DIR, d) + os.sep for d in ("actors", "supervision", "runtime", "rdd", "shuffle")),
-    os.path.join(_PACKAGE_DIR, "__init__.py"),
-)
-
-
 def fail_on_stopiteration(f: Callable) -> Callable:
     """Wrap a user function so that a ``StopIteration`` it raises fails the task instead of
     silently ending the iteration that called it (PySpark's ``fail_on_stopiteration``)."""
@@ -85,6 +109,13 @@ def fail_on_stopiteration(f: Callable) -> Callable:
 
     wrapper.__wrapped__ = f  # type: ignore[attr-defined]
     return wrapper
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the sparklet package
+_ENGINE_PATHS = (  # where sparklet's own frames live (not tests/, examples/, benchmarks/)
+    *(os.path.join(_PACKAGE_DIR, d) + os.sep for d in ("actors", "supervision", "runtime", "rdd", "shuffle")),
+    os.path.join(_PACKAGE_DIR, "__init__.py"),
+)
 
 
 def creation_site() -> str:
