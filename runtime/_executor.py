@@ -32,7 +32,7 @@ import threading
 import time
 from typing import Any
 
-from sparklet.actors import Actor, ActorRef, handler
+from sparklet.actors import Actor, ActorRef, SparkletError, handler
 from sparklet.rdd import StorageLevel, TaskContext
 from sparklet.runtime._blocks import BlockManager, BlockStatus
 from sparklet.runtime._messages import (
@@ -48,6 +48,10 @@ __all__ = ["Executor", "TaskKilled", "ExecutorEnv"]
 
 class TaskKilled(Exception):
     """Raised inside a task's thread to stop it."""
+
+
+class ResultTooLarge(Exception):
+    """A task's result could not be sent to the driver (over the transport's frame limit)."""
 
 
 class ExecutorEnv:
@@ -244,7 +248,14 @@ class Executor(Actor):
         else:
             data, updates, metrics = future.result()
             update = StatusUpdate(self.executor_id, msg.task_id, "success", data, None, updates, metrics)
-        self.scheduler.tell(update)
+        try:
+            self.scheduler.tell(update)
+        except SparkletError as exc:  # e.g. a result over the transport's frame limit: say so, never go silent
+            size = len(update.result or b"")
+            error = ResultTooLarge(f"task {msg.task_id} (partition {msg.partition_index} of stage {msg.stage_id}) "
+                                   f"produced a result of {size} bytes that cannot reach the driver ({exc}); "
+                                   "aggregate before collecting, or write the data with saveAsTextFile")
+            self.scheduler.tell(StatusUpdate(self.executor_id, msg.task_id, "failed", None, describe_error(error), None, {}))
 
     @handler(InterruptTask)
     def kill(self, msg: InterruptTask) -> None:

@@ -312,3 +312,11 @@ def test_checkpoint_truncates_the_lineage_and_keeps_the_answer(master, tmp_path)
         assert rdd.isCheckpointed() and rdd.getCheckpointFile().startswith(str(tmp_path))
         assert len(rdd.toDebugString()) < len(before)
         assert rdd.map(lambda x: x + 1).collect() == [x * 3 + 1 for x in range(20) if x * 3 % 2 == 0]
+
+
+def test_a_result_too_large_for_the_transport_fails_the_job_clearly_instead_of_hanging():
+    with Context("local[1]", "big-result", conf={"ui.showConsoleProgress": False, "task.maxFailures": 1}) as sc:
+        with pytest.raises(Exception, match=r"result of \d+ bytes that cannot reach the driver") as info:
+            sc.parallelize([0], 1).map(lambda _: b"x" * (70 << 20)).collect()
+        assert type(info.value).__name__ == "ResultTooLarge"
+        assert sc.parallelize([1, 2]).count() == 2
