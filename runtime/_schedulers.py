@@ -92,6 +92,10 @@ class DAGScheduler(Actor):
         return []
 
 
+class TaskNotSent(Exception):
+    """A task (its binary or its partition) could not be sent to an executor."""
+
+
 class _Executor:
     __slots__ = ("executor_id", "ref", "host", "cores", "pid", "last_seen", "binaries", "running")
 
@@ -274,13 +278,20 @@ class TaskScheduler(Actor):
         executor = self._executors[launch.executor_id]
         key = f"{launch.stage_id}.{launch.stage_attempt}"
         rdd, binary, properties, shuffle_map = self._task_sets[key]
-        if key not in executor.binaries:
-            executor.ref.tell(StageBinary(key, binary))
-            executor.binaries.add(key)
-        partition = pickle.dumps(rdd.partitions[launch.partition], protocol=pickle.HIGHEST_PROTOCOL)
-        executor.ref.tell(RunTask(launch.task_id, key, launch.stage_id, launch.stage_attempt, launch.partition,
-                                  launch.attempt_number, partition, properties, shuffle_map,
-                                  self._shared.map_output_epoch()))
+        try:
+            if key not in executor.binaries:
+                executor.ref.tell(StageBinary(key, binary))
+                executor.binaries.add(key)
+            partition = pickle.dumps(rdd.partitions[launch.partition], protocol=pickle.HIGHEST_PROTOCOL)
+            executor.ref.tell(RunTask(launch.task_id, key, launch.stage_id, launch.stage_attempt, launch.partition,
+                                      launch.attempt_number, partition, properties, shuffle_map,
+                                      self._shared.map_output_epoch()))
+        except Exception as exc:  # cannot ship it (too large for a frame, unpicklable partition): the task fails
+            error = TaskNotSent(f"task {launch.task_id} (partition {launch.partition} of stage {launch.stage_id}) "
+                                f"could not be sent to executor {launch.executor_id}: {type(exc).__name__}: {exc}")
+            error.__cause__ = exc
+            self._route(self.core.task_ended(launch.task_id, "failed", str(error), result=error))
+            return
         executor.running += 1
         self._launched[launch.task_id] = launch
         self._shared.listener_bus.post(listen.TaskStart(

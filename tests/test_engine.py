@@ -320,3 +320,12 @@ def test_a_result_too_large_for_the_transport_fails_the_job_clearly_instead_of_h
             sc.parallelize([0], 1).map(lambda _: b"x" * (70 << 20)).collect()
         assert type(info.value).__name__ == "ResultTooLarge"
         assert sc.parallelize([1, 2]).count() == 2
+
+
+def test_a_partition_that_cannot_be_sent_fails_the_job_clearly_and_the_scheduler_survives():
+    with Context("local[1]", "big-partition", conf={"ui.showConsoleProgress": False, "task.maxFailures": 1}) as sc:
+        with pytest.raises(Exception, match=r"could not be sent to executor exec-0: FrameTooLarge") as info:
+            sc.parallelize([b"x" * (70 << 20)], 1).count()
+        assert type(info.value).__name__ == "TaskNotSent"
+        assert sc.parallelize([1, 2]).count() == 2
+        assert sc.actor_system.restart_count(sc.actor_system.lookup("/user/sparklet/scheduler")) == 0
