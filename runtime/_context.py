@@ -27,14 +27,16 @@ import itertools
 import os
 import re
 import threading
+import time
 import uuid
 from typing import Any, Callable, Coroutine, Iterator, Sequence
 
 from sparklet.actors import ActorSystem, Local
 from sparklet.rdd._base import ActionInLoopError, RDDBase, TaskContext
 from sparklet.runtime._conf import Conf
+from sparklet.runtime._faults import FaultPlan
 from sparklet.runtime._driver import build_driver
-from sparklet.runtime._listener import ListenerBus, SchedulerEvent
+from sparklet.runtime._listener import FaultPlanRecorded, ListenerBus, SchedulerEvent
 from sparklet.runtime._messages import (
     CancelAllJobs, CancelJob, CancelJobGroup, DestroyBroadcast, GetRddStorage, ListExecutors, PutBroadcast,
     SubmitJob, UnpersistBroadcast, UnpersistRdd,
@@ -68,16 +70,22 @@ def parse_master(master: str) -> tuple[str, int]:
 class ContextCore:
     """Lifecycle, job submission and the thread/loop plumbing behind :class:`sparklet.Context`."""
 
-    def __init__(self, master: str = "local[*]", appName: str = "sparklet", conf: dict | Conf | None = None) -> None:
+    def __init__(self, master: str = "local[*]", appName: str = "sparklet", conf: dict | Conf | None = None, *,
+                 faults: FaultPlan | None = None) -> None:
         self.master = master
         self.appName = appName
         self.kind, self.executor_count = parse_master(master)
         self.conf = conf if isinstance(conf, Conf) else Conf(conf)
+        if faults is not None and not isinstance(faults, FaultPlan):
+            raise TypeError(f"faults must be a FaultPlan, got {faults!r}")
+        self.fault_plan = faults
         self.applicationId = f"app-{uuid.uuid4().hex[:12]}"
         self.checkpoint_dir: str | None = None
         self.listener_bus = ListenerBus()
         self._progress = ConsoleProgressBar(enabled=self.conf["ui.showConsoleProgress"])
         self.listener_bus.add_internal(self._progress.on_event)
+        if faults:
+            self.listener_bus.post(FaultPlanRecorded(time.time(), faults.seed, tuple(faults.describe())))
         self._accumulators = AccumulatorRegistry()
         self._rdd_ids = itertools.count()
         self._shuffle_ids = itertools.count()

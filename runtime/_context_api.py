@@ -14,8 +14,9 @@ __all__ = ["Context"]
 class Context(ContextCore):
     """The entry point to sparklet: creates RDDs, broadcasts and accumulators, runs jobs.
 
-    ``Context(master="local[*]", appName="sparklet", conf=None)``; usable as ``with`` (blocking
-    actions) and ``async with`` (inside a running loop, with the ``...Async`` actions).
+    ``Context(master="local[*]", appName="sparklet", conf=None, *, faults=None)``; usable as
+    ``with`` (blocking actions) and ``async with`` (inside a running loop, with the
+    ``...Async`` actions). ``faults`` is a :class:`FaultPlan` to inject.
     """
 
     def parallelize(self, c: Iterable, numSlices: int | None = None) -> RDD:

@@ -83,7 +83,8 @@ def _executor_spec(ctx: Any, index: int) -> ChildSpec:
     executor = Props.of(Executor, executor_id, ctx._system.address, cores=conf["executor.cores"],
                         memory=conf["executor.memory"], local_dir=conf["local.dir"],
                         heartbeat_interval=conf["executor.heartbeatInterval"],
-                        shuffle_memory=conf["shuffle.memory"], max_in_flight=conf["reducer.maxSizeInFlight"])
+                        shuffle_memory=conf["shuffle.memory"], max_in_flight=conf["reducer.maxSizeInFlight"],
+                        fault_plan=ctx.fault_plan)
     if ctx.kind == "local":
         # PYTHONHASHSEED=0 as Spark sets it, so hash-based partitioning agrees across executors.
         env = dict(os.environ, PYTHONHASHSEED="0")

@@ -26,6 +26,7 @@ import concurrent.futures
 import ctypes
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import threading
@@ -37,10 +38,11 @@ from sparklet.rdd import StorageLevel, TaskContext
 from sparklet.runtime._blocks import BlockManager, BlockStatus
 from sparklet.runtime._messages import (
     BlockStatusUpdated, DropStageBinary, FetchSegments, GetBroadcast, GetExecutorInfo, GetPeers, Heartbeat,
-    InterruptTask, PutBlock, RegisterExecutor, RemoveBroadcast, RemoveRdd, RunTask, SendHeartbeat, StageBinary,
-    StatusUpdate,
+    CrashExecutor, FaultFired, InterruptTask, PutBlock, RegisterExecutor, RemoveBroadcast, RemoveRdd, RunTask,
+    SendHeartbeat, StageBinary, StatusUpdate,
 )
 from sparklet.runtime._pickling import describe_error, dumps_data, loads
+from sparklet.runtime._faults import Fault, FaultPlan, InjectedFault
 from sparklet.runtime._shuffle_io import ExecutorShuffle, FetchFailed
 
 __all__ = ["Executor", "TaskKilled", "ExecutorEnv"]
@@ -93,7 +95,8 @@ class Executor(Actor):
                  shuffle_memory: int = 256 << 20, max_in_flight: int = 48 << 20,
                  scheduler_path: str = "/user/sparklet/scheduler/task-scheduler",
                  blocks_path: str = "/user/sparklet/block-manager-master",
-                 map_outputs_path: str = "/user/sparklet/map-output-tracker") -> None:
+                 map_outputs_path: str = "/user/sparklet/map-output-tracker",
+                 fault_plan: FaultPlan | None = None) -> None:
         super().__init__()
         self.executor_id = executor_id
         self._driver_address = driver_address
@@ -111,6 +114,11 @@ class Executor(Actor):
         self._running: dict[int, list] = {}
         self._running_lock = threading.Lock()
         self._completed = 0
+        self._plan = fault_plan if fault_plan else None
+        self._started_tasks = 0
+        self._ended_tasks = 0
+        self._silenced = False
+        self._dying: Any = None  # the report awaited before a planned SIGKILL
 
     async def pre_start(self) -> None:
         system = self.context.system
@@ -182,6 +190,9 @@ class Executor(Actor):
     @handler(RunTask)
     def launch(self, msg: RunTask) -> None:
         binary = self._binaries.get(msg.binary_key)
+        self._started_tasks += 1
+        if self._plan is not None:
+            self._executor_faults("before_task", self._started_tasks, f"before its task #{self._started_tasks}")
         with self._running_lock:
             self._running[msg.task_id] = [None, None]
         future = self._loop.run_in_executor(self._pool, self._run_task, msg, binary)
@@ -205,6 +216,8 @@ class Executor(Actor):
                                   msg.task_id, msg.properties, env=self.env, cpus=1)
             context._map_output_epoch = msg.map_output_epoch
             slot[1] = context
+            if self._plan is not None:
+                self._task_faults(msg, context)
             TaskContext._set(context)
             try:
                 if msg.shuffle_map:
@@ -229,6 +242,61 @@ class Executor(Actor):
         finally:
             with self._running_lock:
                 slot[0] = None  # no async kill may land after this point
+
+    # -- planned faults ---------------------------------------------------------------------------------
+    def _report_fault(self, index: int, fault: Fault, where: str) -> None:
+        message = FaultFired(self.executor_id, index, fault.describe(), where)
+        if threading.get_ident() == self._loop_thread:
+            self.scheduler.tell(message)
+        else:
+            self._loop.call_soon_threadsafe(self.scheduler.tell, message)
+
+    def _task_faults(self, msg: RunTask, context: TaskContext) -> None:
+        """In the task's thread, before it computes."""
+        assert self._plan is not None
+        for index, fault in self._plan.task_faults(msg.stage_id, msg.partition_index, msg.attempt_number):
+            where = f"task {msg.task_id} (stage {msg.stage_id}, partition {msg.partition_index}, attempt {msg.attempt_number})"
+            self._report_fault(index, fault, where)
+            if fault.kind == "raise":
+                raise InjectedFault(f"{fault.message} [{fault.describe()} at {where}]")
+            deadline = time.monotonic() + fault.seconds  # hang or slow: short sleeps, so a kill lands
+            while time.monotonic() < deadline and not context.killed:
+                time.sleep(0.02)
+
+    def _executor_faults(self, point: str, value: int, where: str) -> None:
+        """On the loop thread, at one of the executor's fault points."""
+        assert self._plan is not None
+        for index, fault in self._plan.executor_faults(self.executor_id, point, value):
+            if fault.kind == "kill_executor" and self._driver_address is not None:
+                # Our own process dies the hard way, once the driver has the report (a
+                # SIGKILL right after a tell could lose the frame with the process).
+                report = FaultFired(self.executor_id, index, fault.describe(), f"executor {self.executor_id} {where}")
+                self._dying = self.scheduler.ask_nowait(report, timeout=10)
+                self._dying.add_done_callback(lambda _: os.kill(os.getpid(), signal.SIGKILL))
+                continue
+            self._report_fault(index, fault, f"executor {self.executor_id} {where}")
+            if fault.kind == "kill_executor":
+                self.ref.tell(CrashExecutor(f"planned kill {fault.describe()}"))
+            elif fault.kind == "silence_executor":
+                self._silenced = True
+                self.timers.cancel("heartbeat")
+            elif fault.kind == "lose_block":
+                self.block_manager.remove_block(fault.block)
+
+
+    def _lose_shuffle_outputs(self, msg: RunTask) -> None:
+        """``lose_shuffle_output`` fires once: right after that output is first written
+        (the map stage's first attempt), on the executor that holds it."""
+        assert self._plan is not None
+        for shuffle_id, map_id in self.shuffle.written_by(msg.task_id):
+            for index, fault in self._plan.lost_outputs(shuffle_id, map_id):
+                if self.shuffle.lose(shuffle_id, map_id):
+                    self._report_fault(index, fault, f"executor {self.executor_id} after writing map output {map_id} "
+                                                     f"of shuffle {shuffle_id}")
+
+    @handler(CrashExecutor)
+    def crash(self, msg: CrashExecutor) -> None:
+        raise InjectedFault(f"executor {self.executor_id}: {msg.reason}")
 
     def _task_done(self, msg: RunTask, future: asyncio.Future) -> None:
         with self._running_lock:
@@ -256,6 +324,13 @@ class Executor(Actor):
                                    f"produced a result of {size} bytes that cannot reach the driver ({exc}); "
                                    "aggregate before collecting, or write the data with saveAsTextFile")
             self.scheduler.tell(StatusUpdate(self.executor_id, msg.task_id, "failed", None, describe_error(error), None, {}))
+        self._ended_tasks += 1
+        if self._plan is not None:
+            self._executor_faults("after_task", self._ended_tasks, f"after its task #{self._ended_tasks}")
+            if msg.shuffle_map and update.state == "success":
+                self._executor_faults("after_stage_outputs", msg.stage_id, f"after writing a map output of stage {msg.stage_id}")
+                if msg.stage_attempt == 0:
+                    self._lose_shuffle_outputs(msg)
 
     @handler(InterruptTask)
     def kill(self, msg: InterruptTask) -> None:
@@ -303,6 +378,8 @@ class Executor(Actor):
 
     @handler(SendHeartbeat)
     def heartbeat(self, msg: SendHeartbeat) -> None:
+        if self._silenced:
+            return
         with self._running_lock:
             running = len(self._running)
         self.scheduler.tell(Heartbeat(self.executor_id, running, {"completed_tasks": self._completed}))

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 __all__ = [
     "SchedulerEvent", "JobStart", "JobEnd", "StageSubmitted", "StageCompleted", "TaskStart", "TaskEnd",
-    "ExecutorRegistered", "ExecutorRemoved", "ListenerBus",
+    "ExecutorRegistered", "ExecutorRemoved", "FaultInjected", "FaultPlanRecorded", "ListenerBus",
 ]
 
 log = logging.getLogger("sparklet.listener")
@@ -88,6 +88,20 @@ class TaskEnd(SchedulerEvent):
     reason: str | None
     metrics: dict
     speculative: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class FaultPlanRecorded(SchedulerEvent):
+    seed: int
+    faults: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class FaultInjected(SchedulerEvent):
+    executor_id: str
+    index: int  # into the plan's faults
+    fault: str
+    where: str
 
 
 @dataclasses.dataclass(frozen=True)

@@ -89,6 +89,23 @@ class GetPeers:
     count: int
 
 
+@message(tag="sparklet.FaultFired")
+class FaultFired:
+    """An executor injected a fault of the plan (``index`` into the plan's faults)."""
+
+    executor_id: str
+    index: int
+    fault: str
+    where: str
+
+
+@message(tag="sparklet.CrashExecutor")
+class CrashExecutor:
+    """Make this executor fail (a planned kill of an in-process executor)."""
+
+    reason: str
+
+
 @message(tag="sparklet.GetExecutorInfo")
 class GetExecutorInfo:
     pass

@@ -24,7 +24,7 @@ from sparklet.actors import Actor, ActorRef, DeferredReply, Local, RecycleProces
 from sparklet.runtime import _listener as listen
 from sparklet.runtime._dag import DAGSchedulerCore
 from sparklet.runtime._messages import (
-    ExecutorGone, ExpireDeadExecutors, Heartbeat, InterruptTask, ListExecutors, RegisterExecutor, ReviveOffers,
+    ExecutorGone, ExpireDeadExecutors, FaultFired, Heartbeat, InterruptTask, ListExecutors, RegisterExecutor, ReviveOffers,
     RunTask, SchedulerActions, SchedulerEvent, StageBinary, StatusUpdate, AwaitExecutors, DropStageBinary,
 )
 from sparklet.runtime._pickling import dumps_closure, loads, rebuild_error
@@ -194,6 +194,13 @@ class TaskScheduler(Actor):
         self._blocks.tell(ExecutorGone(executor_id, reason))
         self._shared.listener_bus.post(listen.ExecutorRemoved(time.time(), executor_id, reason))
         self._route(self.core.executor_lost(executor_id, reason))
+
+    @handler(FaultFired)
+    def fault_fired(self, msg: FaultFired) -> None:
+        self._shared.listener_bus.post(listen.FaultInjected(time.time(), msg.executor_id, msg.index, msg.fault, msg.where))
+        events = self.context.system.events
+        if events.enabled:
+            events.record("fault", self.context.path, executor=msg.executor_id, fault=msg.fault, where=msg.where)
 
     @handler(ListExecutors)
     def list_executors(self, msg: ListExecutors) -> list:

@@ -53,6 +53,8 @@ class ExecutorShuffle:
         self._lock = threading.Lock()
         # Invariant: the outputs this executor holds now; a re-run of a map task replaces its entry.
         self._outputs: dict[tuple[int, int], Any] = {}  # (shuffle, map) -> shuffle.MapOutput
+        # task attempt id -> (shuffle id, map id) it wrote; read (and dropped) when the task is reported
+        self._written_by: dict[int, tuple[int, int]] = {}
         # shuffle id -> (epoch, statuses); dropped when a task brings a newer epoch
         self._statuses: dict[int, tuple[int, tuple]] = {}
 
@@ -73,6 +75,7 @@ class ExecutorShuffle:
         with self._lock:
             old = self._outputs.get((dep.shuffle_id, partition.index))
             self._outputs[(dep.shuffle_id, partition.index)] = output
+            self._written_by[context.taskAttemptId()] = (dep.shuffle_id, partition.index)
         if old is not None and old.path != output.path:
             shuffle.remove_map_output(old)
         return output.sizes
@@ -88,6 +91,19 @@ class ExecutorShuffle:
             start, end = output.offsets[reduce_id], output.offsets[reduce_id + 1]
             segments.append(shuffle.read_segment(output.path, start, end - start))
         return tuple(segments)
+
+    def written_by(self, task_id: int) -> list[tuple[int, int]]:
+        with self._lock:
+            written = self._written_by.pop(task_id, None)
+        return [written] if written is not None else []
+
+    def lose(self, shuffle_id: int, map_id: int) -> bool:
+        """Drop a map output as if its file were lost (a planned fault)."""
+        with self._lock:
+            output = self._outputs.pop((shuffle_id, map_id), None)
+        if output is not None:
+            shuffle.remove_map_output(output)
+        return output is not None
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,158 @@
+"""Fault plans: faults addressed precisely, decided deterministically.
+
+A :class:`FaultPlan` is a list of :class:`Fault` and a seed. Executors consult it at
+fixed points (a task about to run; a task started or finished on that executor; a stage's
+map output written), so a fault fires at the same logical point in every run. A fault
+with ``probability < 1`` fires or not by a hash of ``(seed, fault index, where)``, never by
+a shared random stream, so the same seed and plan give the same schedule however tasks
+interleave. Every fault that fires is reported to the driver and shows up as a
+``FaultInjected`` listener event (and in the actor events when tracing is on).
+
+Kinds:
+
+=====================  ==============================================================
+``raise``              the task raises :class:`InjectedFault` (``message``)
+``hang``               the task stalls for ``seconds`` (a kill still stops it)
+``slow``               the task sleeps ``seconds`` first, then runs (a straggler)
+``kill_executor``      the executor's process gets SIGKILL (in-process executors crash)
+``silence_executor``   the executor stops sending heartbeats
+``lose_block``         a cached block (``block``, e.g. ``rdd_3_0``) vanishes
+``lose_shuffle_output``  a map output (``shuffle``, ``map_id``) vanishes from disk right
+                       after it is first written (once: its re-run survives)
+=====================  ==============================================================
+
+Task faults are addressed by ``stage``, ``partition`` and ``attempt`` (``None``: any).
+Executor faults and ``lose_block`` fire on ``executor`` (``None``: any) at ``before_task=N``
+(before its Nth task starts, counting from 1), ``after_task=N`` (after its Nth task
+ended) or ``after_stage_outputs=S`` (after it wrote a map output of stage S).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import Any, Iterable
+
+__all__ = ["Fault", "FaultPlan", "InjectedFault", "TASK_KINDS", "EXECUTOR_KINDS"]
+
+TASK_KINDS = frozenset({"raise", "hang", "slow"})
+EXECUTOR_KINDS = frozenset({"kill_executor", "silence_executor", "lose_block", "lose_shuffle_output"})
+
+
+class InjectedFault(Exception):
+    """Raised by a task because the fault plan said so."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Fault:
+    kind: str
+    stage: int | None = None
+    partition: int | None = None
+    attempt: int | None = 0
+    executor: str | None = None
+    before_task: int | None = None
+    after_task: int | None = None
+    after_stage_outputs: int | None = None
+    block: str | None = None
+    shuffle: int | None = None
+    map_id: int | None = None
+    seconds: float = 0.0
+    message: str = "injected fault"
+    probability: float = 1.0
+
+    def __post_init__(self) -> None:
+        def bad(field: str, why: str) -> None:
+            raise ValueError(f"Fault({self.kind!r}): {field}={getattr(self, field)!r} {why}")
+
+        if self.kind not in TASK_KINDS | EXECUTOR_KINDS:
+            raise ValueError(f"unknown fault kind {self.kind!r}; known: {', '.join(sorted(TASK_KINDS | EXECUTOR_KINDS))}")
+        if not 0.0 <= self.probability <= 1.0:
+            bad("probability", "must be within [0, 1]")
+        if self.seconds < 0:
+            bad("seconds", "must not be negative")
+        if self.kind in ("hang", "slow") and self.seconds <= 0:
+            bad("seconds", f"must be positive for a {self.kind} fault")
+        points = [p for p in ("before_task", "after_task", "after_stage_outputs") if getattr(self, p) is not None]
+        if self.kind == "lose_shuffle_output":
+            if points:
+                bad(points[0], "does not apply: a lost shuffle output vanishes right after it is first written")
+        elif self.kind in EXECUTOR_KINDS:
+            if len(points) != 1:
+                raise ValueError(f"Fault({self.kind!r}) needs exactly one of before_task, after_task, "
+                                 f"after_stage_outputs; got {points or 'none'}")
+            for p in ("before_task", "after_task"):
+                if getattr(self, p) is not None and getattr(self, p) < 1:
+                    bad(p, "counts tasks from 1")
+        elif points:
+            bad(points[0], "applies to executor faults only; address a task fault with stage, partition, attempt")
+        if self.kind == "lose_block" and not self.block:
+            bad("block", "must name the block to lose, e.g. 'rdd_3_0'")
+        if self.kind == "lose_shuffle_output" and (self.shuffle is None or self.map_id is None):
+            bad("shuffle", "and map_id must name the map output to lose")
+
+    def describe(self) -> str:
+        fields = {k: v for k, v in dataclasses.asdict(self).items()
+                  if k != "kind" and v != Fault.__dataclass_fields__[k].default}
+        return f"{self.kind}(" + ", ".join(f"{k}={v!r}" for k, v in fields.items()) + ")"
+
+
+class FaultPlan:
+    """Faults plus a seed; the same seed and plan give the same fault schedule."""
+
+    def __init__(self, faults: Iterable[Fault] = (), seed: int = 0) -> None:
+        self.faults = tuple(faults)
+        self.seed = int(seed)
+        for fault in self.faults:
+            if not isinstance(fault, Fault):
+                raise TypeError(f"a FaultPlan holds Fault objects, got {fault!r}")
+
+    def _fires(self, index: int, where: tuple) -> bool:
+        probability = self.faults[index].probability
+        if probability >= 1.0:
+            return True
+        digest = hashlib.blake2b(repr((self.seed, index, where)).encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") / 2**64 < probability
+
+    def task_faults(self, stage: int, partition: int, attempt: int) -> list[tuple[int, Fault]]:
+        """The task faults that fire for this task attempt, with their index in the plan."""
+        found = []
+        for index, fault in enumerate(self.faults):
+            if fault.kind not in TASK_KINDS:
+                continue
+            if ((fault.stage is None or fault.stage == stage) and (fault.partition is None or fault.partition == partition)
+                    and (fault.attempt is None or fault.attempt == attempt)
+                    and self._fires(index, (stage, partition, attempt))):
+                found.append((index, fault))
+        return found
+
+    def executor_faults(self, executor_id: str, point: str, value: int) -> list[tuple[int, Fault]]:
+        """Executor and block faults due at ``point`` (before_task, after_task,
+        after_stage_outputs) with that value, on this executor."""
+        found = []
+        for index, fault in enumerate(self.faults):
+            if fault.kind not in EXECUTOR_KINDS or getattr(fault, point) != value:
+                continue
+            if (fault.executor is None or fault.executor == executor_id) and self._fires(index, (executor_id, point, value)):
+                found.append((index, fault))
+        return found
+
+    def lost_outputs(self, shuffle_id: int, map_id: int) -> list[tuple[int, Fault]]:
+        """``lose_shuffle_output`` faults for this map output (they fire once, when it is
+        first written)."""
+        return [(index, fault) for index, fault in enumerate(self.faults)
+                if fault.kind == "lose_shuffle_output" and fault.shuffle == shuffle_id and fault.map_id == map_id
+                and self._fires(index, (shuffle_id, map_id))]
+
+    def describe(self) -> list[str]:
+        return [fault.describe() for fault in self.faults]
+
+    def __bool__(self) -> bool:
+        return bool(self.faults)
+
+    def __repr__(self) -> str:
+        return f"FaultPlan(seed={self.seed}, faults=[{', '.join(self.describe())}])"
+
+    @classmethod
+    def from_dicts(cls, faults: Iterable[dict[str, Any]], seed: int = 0) -> "FaultPlan":
+        """A plan from plain dicts (a scenario file's ``[[faults]]`` tables)."""
+        return cls([Fault(**entry) for entry in faults], seed)
