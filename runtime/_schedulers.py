@@ -43,7 +43,7 @@ class DAGScheduler(Actor):
         super().__init__()
         self._shared = shared
         self.core = DAGSchedulerCore(
-            clock=time.monotonic,
+            clock=time.time,  # its listener events share wall-clock time with the task scheduler's
             max_consecutive_stage_attempts=shared.conf["stage.maxConsecutiveAttempts"],
             cache_locations=shared.cache_locations,
         )

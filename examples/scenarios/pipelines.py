@@ -1,0 +1,24 @@
+"""Pipelines the example scenarios run: each takes a Context and returns a plain value
+that a fault-free run and a run under faults must agree on."""
+
+from __future__ import annotations
+
+import operator
+
+
+def wordcount(sc) -> list:
+    """A word count over generated text (a shuffle)."""
+    lines = [" ".join(f"w{(i * j) % 41}" for j in range(12)) for i in range(400)]
+    counts = sc.parallelize(lines, 6).flatMap(str.split).map(lambda w: (w, 1)).reduceByKey(operator.add, 4)
+    return sorted(counts.collect())
+
+
+def cached_twice(sc) -> tuple:
+    """A cached RDD queried twice (the second query reads the cache, or recomputes)."""
+    squares = sc.parallelize(range(2000), 4).map(lambda x: x * x).cache()
+    return squares.count(), squares.sum()
+
+
+def always_failing(sc) -> int:
+    """A job whose first partition can never succeed under its scenario's plan."""
+    return sc.parallelize(range(10), 2).count()
