@@ -20,6 +20,7 @@ States and legal moves are the table ``TRANSITIONS`` below; tests check every mo
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import collections
 import enum
@@ -422,11 +423,12 @@ class _ManualRestart(Exception):
         super().__init__("restart requested")
 
 
-class _Command:
+class _Command(abc.ABC):
     done: asyncio.Future | None = None
 
-    async def run(self, cell: Cell) -> str | None:  # returns a stop reason to end the task
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def run(self, cell: Cell) -> str | None:
+        """Carry the command out in the cell's own task; a returned reason ends the task."""
 
 
 class _Stop(_Command):

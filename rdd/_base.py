@@ -22,6 +22,7 @@ The context contract (what an RDD needs from a context) is :class:`ContextLike`.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import enum
 import threading
@@ -58,11 +59,12 @@ class Dependency:
         self.rdd = rdd
 
 
-class NarrowDependency(Dependency):
+class NarrowDependency(Dependency, abc.ABC):
     """Each child partition depends on a few parent partitions."""
 
+    @abc.abstractmethod
     def get_parents(self, partition_id: int) -> list[int]:
-        raise NotImplementedError
+        """The parent partitions child partition ``partition_id`` reads."""
 
 
 class OneToOneDependency(NarrowDependency):
