@@ -119,6 +119,7 @@ class Executor(Actor):
         self._ended_tasks = 0
         self._silenced = False
         self._dying: Any = None  # the report awaited before a planned SIGKILL
+        self._fired_faults: set[int] = set()
 
     async def pre_start(self) -> None:
         system = self.context.system
@@ -140,8 +141,9 @@ class Executor(Actor):
         self._pool = concurrent.futures.ThreadPoolExecutor(self._cores, thread_name_prefix=f"sparklet-task-{self.executor_id}")
         # Disk work (removing blocks) and waiting for the task pool go here, never on the loop.
         self._io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"sparklet-io-{self.executor_id}")
-        await self.scheduler.ask(RegisterExecutor(self.executor_id, self.ref, socket.gethostname(), self._cores,
-                                                  os.getpid(), self._memory), timeout=30)
+        fired = await self.scheduler.ask(RegisterExecutor(self.executor_id, self.ref, socket.gethostname(), self._cores,
+                                                          os.getpid(), self._memory), timeout=30)
+        self._fired_faults = set(fired)  # planned faults an earlier incarnation of this executor fired
         self.timers.start_periodic("heartbeat", SendHeartbeat(), self._heartbeat_interval)
 
     async def post_stop(self) -> None:
@@ -267,6 +269,9 @@ class Executor(Actor):
         """On the loop thread, at one of the executor's fault points."""
         assert self._plan is not None
         for index, fault in self._plan.executor_faults(self.executor_id, point, value):
+            if index in self._fired_faults:
+                continue  # an executor fault fires once per executor, across its restarts
+            self._fired_faults.add(index)
             if fault.kind == "kill_executor" and self._driver_address is not None:
                 # Our own process dies the hard way, once the driver has the report (a
                 # SIGKILL right after a tell could lose the frame with the process).

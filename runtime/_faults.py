@@ -22,7 +22,8 @@ Kinds:
 =====================  ==============================================================
 
 Task faults are addressed by ``stage``, ``partition`` and ``attempt`` (``None``: any).
-Executor faults and ``lose_block`` fire on ``executor`` (``None``: any) at ``before_task=N``
+Executor faults and ``lose_block`` fire once per executor (a replacement process does not
+fire them again) on ``executor`` (``None``: any) at ``before_task=N``
 (before its Nth task starts, counting from 1), ``after_task=N`` (after its Nth task
 ended) or ``after_stage_outputs=S`` (after it wrote a map output of stage S).
 """

@@ -121,6 +121,9 @@ class TaskScheduler(Actor):
         self._task_sets: dict[str, tuple[Any, bytes, dict, bool]] = {}
         self._launched: dict[int, LaunchTask] = {}
         self._waiting_for_executors: list[tuple[int, DeferredReply]] = []
+        # executor id -> indices of planned faults that fired on it (in any of its incarnations):
+        # a fault addresses the executor, so a replacement process does not fire it again.
+        self._fired_faults: dict[str, set[int]] = {}
 
     def pre_start(self) -> None:
         self._dag: ActorRef = self.context.system.ref_for(None, self._shared.paths["dag"])
@@ -129,7 +132,7 @@ class TaskScheduler(Actor):
 
     # -- executors -------------------------------------------------------------------------------
     @handler(RegisterExecutor)
-    def register(self, msg: RegisterExecutor) -> bool:
+    def register(self, msg: RegisterExecutor) -> tuple:
         old = self._executors.get(msg.executor_id)
         if old is not None:
             self._lose(msg.executor_id, "re-registered (the executor restarted)")
@@ -141,7 +144,7 @@ class TaskScheduler(Actor):
         self._shared.listener_bus.post(listen.ExecutorRegistered(time.time(), msg.executor_id, msg.host, msg.cores, msg.pid))
         self._route(self.core.executor_added(msg.executor_id, msg.host, msg.cores))
         self._answer_waiters()
-        return True
+        return tuple(sorted(self._fired_faults.get(msg.executor_id, ())))
 
     @handler(AwaitExecutors)
     def await_executors(self, msg: AwaitExecutors) -> None:
@@ -197,6 +200,7 @@ class TaskScheduler(Actor):
 
     @handler(FaultFired)
     def fault_fired(self, msg: FaultFired) -> None:
+        self._fired_faults.setdefault(msg.executor_id, set()).add(msg.index)
         self._shared.listener_bus.post(listen.FaultInjected(time.time(), msg.executor_id, msg.index, msg.fault, msg.where))
         events = self.context.system.events
         if events.enabled:

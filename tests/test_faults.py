@@ -150,3 +150,14 @@ def test_the_same_seed_gives_the_same_schedule():
     first, again, other = fired(11), fired(11), fired(12)
     assert first == again and 0 < len(first) < 16
     assert first != other
+
+
+def test_an_executor_fault_fires_once_per_executor_even_across_its_restarts():
+    # exec-0 dies after each of its first map outputs... once: its replacement re-runs the
+    # lost map task without dying again, however the re-run is placed.
+    plan = FaultPlan([Fault("kill_executor", executor="exec-0", after_stage_outputs=0)])
+    with Context("local[2]", "faults", conf=QUIET, faults=plan) as sc:
+        for _ in range(3):
+            pairs = sc.parallelize([(i % 7, i) for i in range(70)], 6).reduceByKey(operator.add, 2)
+            assert dict(pairs.collect()) == {k: sum(i for i in range(70) if i % 7 == k) for k in range(7)}
+        assert len(sc.listener_events(FaultInjected)) == 1
