@@ -52,6 +52,9 @@ class TaskKilled(Exception):
     """Raised inside a task's thread to stop it."""
 
 
+_KILLED_BEFORE_START = object()  # a running slot's thread field when the kill beat the start
+
+
 class ResultTooLarge(Exception):
     """A task's result could not be sent to the driver (over the transport's frame limit)."""
 
@@ -120,6 +123,7 @@ class Executor(Actor):
         self._silenced = False
         self._dying: Any = None  # the report awaited before a planned SIGKILL
         self._fired_faults: set[int] = set()
+        self._highest_task_id = -1
 
     async def pre_start(self) -> None:
         system = self.context.system
@@ -192,6 +196,7 @@ class Executor(Actor):
     @handler(RunTask)
     def launch(self, msg: RunTask) -> None:
         binary = self._binaries.get(msg.binary_key)
+        self._highest_task_id = max(self._highest_task_id, msg.task_id)
         self._started_tasks += 1
         if self._plan is not None:
             self._executor_faults("before_task", self._started_tasks, f"before its task #{self._started_tasks}")
@@ -204,7 +209,7 @@ class Executor(Actor):
         started = time.perf_counter()
         with self._running_lock:
             slot = self._running.get(msg.task_id)
-            if slot is None:
+            if slot is None or slot[0] is _KILLED_BEFORE_START:
                 raise TaskKilled(f"task {msg.task_id} was killed before it started")
             slot[0] = threading.get_ident()
         context: TaskContext | None = None
@@ -299,14 +304,23 @@ class Executor(Actor):
                     self._report_fault(index, fault, f"executor {self.executor_id} after writing map output {map_id} "
                                                      f"of shuffle {shuffle_id}")
 
+    def _withhold_status(self, msg: RunTask) -> bool:
+        """A planned ``drop_status``: this task's status update is never sent."""
+        assert self._plan is not None
+        for index, fault in self._plan.status_faults(msg.stage_id, msg.partition_index, msg.attempt_number):
+            self._report_fault(index, fault, f"task {msg.task_id} (stage {msg.stage_id}, partition "
+                                             f"{msg.partition_index}, attempt {msg.attempt_number})")
+            return True
+        return False
+
     @handler(CrashExecutor)
     def crash(self, msg: CrashExecutor) -> None:
         raise InjectedFault(f"executor {self.executor_id}: {msg.reason}")
 
     def _task_done(self, msg: RunTask, future: asyncio.Future) -> None:
         with self._running_lock:
-            slot = self._running.pop(msg.task_id, None)
-        killed = slot is None or (slot[1] is not None and slot[1].killed)
+            slot = self._running.get(msg.task_id)
+        killed = slot is None or slot[0] is _KILLED_BEFORE_START or (slot[1] is not None and slot[1].killed)
         self._completed += 1
         if future.cancelled() or killed:
             update = StatusUpdate(self.executor_id, msg.task_id, "killed", None, None, None, {})
@@ -321,6 +335,10 @@ class Executor(Actor):
         else:
             data, updates, metrics = future.result()
             update = StatusUpdate(self.executor_id, msg.task_id, "success", data, None, updates, metrics)
+        with self._running_lock:
+            self._running.pop(msg.task_id, None)  # from now on a heartbeat may say it is not running
+        if self._plan is not None and self._withhold_status(msg):
+            return
         try:
             self.scheduler.tell(update)
         except SparkletError as exc:  # e.g. a result over the transport's frame limit: say so, never go silent
@@ -349,7 +367,9 @@ class Executor(Actor):
             if slot[1] is not None:
                 slot[1].killed = True
             if slot[0] is None:
-                self._running.pop(task_id)  # not started yet: it will see it is gone
+                slot[0] = _KILLED_BEFORE_START  # it sees this when it starts; its status still goes out
+                return
+            if slot[0] is _KILLED_BEFORE_START:
                 return
             ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(slot[0]), ctypes.py_object(TaskKilled))
 
@@ -386,8 +406,8 @@ class Executor(Actor):
         if self._silenced:
             return
         with self._running_lock:
-            running = len(self._running)
-        self.scheduler.tell(Heartbeat(self.executor_id, running, {"completed_tasks": self._completed}))
+            running = tuple(self._running)
+        self.scheduler.tell(Heartbeat(self.executor_id, running, self._highest_task_id, {"completed_tasks": self._completed}))
 
     @handler(GetExecutorInfo)
     def info(self, msg: GetExecutorInfo) -> dict:

@@ -14,6 +14,7 @@ Kinds:
 ``raise``              the task raises :class:`InjectedFault` (``message``)
 ``hang``               the task stalls for ``seconds`` (a kill still stops it)
 ``slow``               the task sleeps ``seconds`` first, then runs (a straggler)
+``drop_status``        the task runs, but its status update never reaches the driver
 ``kill_executor``      the executor's process gets SIGKILL (in-process executors crash)
 ``silence_executor``   the executor stops sending heartbeats
 ``lose_block``         a cached block (``block``, e.g. ``rdd_3_0``) vanishes
@@ -37,6 +38,7 @@ from typing import Any, Iterable
 __all__ = ["Fault", "FaultPlan", "InjectedFault", "TASK_KINDS", "EXECUTOR_KINDS"]
 
 TASK_KINDS = frozenset({"raise", "hang", "slow"})
+STATUS_KINDS = frozenset({"drop_status"})
 EXECUTOR_KINDS = frozenset({"kill_executor", "silence_executor", "lose_block", "lose_shuffle_output"})
 
 
@@ -65,8 +67,9 @@ class Fault:
         def bad(field: str, why: str) -> None:
             raise ValueError(f"Fault({self.kind!r}): {field}={getattr(self, field)!r} {why}")
 
-        if self.kind not in TASK_KINDS | EXECUTOR_KINDS:
-            raise ValueError(f"unknown fault kind {self.kind!r}; known: {', '.join(sorted(TASK_KINDS | EXECUTOR_KINDS))}")
+        known = TASK_KINDS | STATUS_KINDS | EXECUTOR_KINDS
+        if self.kind not in known:
+            raise ValueError(f"unknown fault kind {self.kind!r}; known: {', '.join(sorted(known))}")
         if not 0.0 <= self.probability <= 1.0:
             bad("probability", "must be within [0, 1]")
         if self.seconds < 0:
@@ -125,6 +128,13 @@ class FaultPlan:
                     and self._fires(index, (stage, partition, attempt))):
                 found.append((index, fault))
         return found
+
+    def status_faults(self, stage: int, partition: int, attempt: int) -> list[tuple[int, Fault]]:
+        """``drop_status`` faults for this task attempt: its status update is never sent."""
+        return [(index, fault) for index, fault in enumerate(self.faults)
+                if fault.kind in STATUS_KINDS
+                and (fault.stage is None or fault.stage == stage) and (fault.partition is None or fault.partition == partition)
+                and (fault.attempt is None or fault.attempt == attempt) and self._fires(index, ("status", stage, partition, attempt))]
 
     def executor_faults(self, executor_id: str, point: str, value: int) -> list[tuple[int, Fault]]:
         """Executor and block faults due at ``point`` (before_task, after_task,

@@ -140,8 +140,12 @@ class StatusUpdate:
 
 @message(tag="sparklet.Heartbeat")
 class Heartbeat:
+    """``running_task_ids`` and ``highest_task_id`` (the last task it received): a task at or
+    below that id which is neither running nor reported lost its status update."""
+
     executor_id: str
-    running_tasks: int
+    running_task_ids: tuple
+    highest_task_id: int
     metrics: dict
 
 

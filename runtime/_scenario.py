@@ -37,7 +37,9 @@ from typing import Any, Callable
 
 from sparklet.runtime._context_api import Context
 from sparklet.runtime._faults import Fault, FaultPlan
-from sparklet.runtime._listener import FaultInjected, JobEnd, StageSubmitted, TaskEnd
+from sparklet.runtime._listener import (
+    ExecutorRegistered, ExecutorRemoved, FaultInjected, JobEnd, StageSubmitted, TaskEnd,
+)
 
 __all__ = ["Scenario", "ScenarioError", "ScenarioReport", "load_scenario", "run_scenario"]
 
@@ -149,9 +151,17 @@ def _restarts(sc: Context) -> dict[str, int]:
     return counts
 
 
-def _wait_for_executors(sc: Context, timeout: float = 10.0) -> None:
+def _wait_for_executors(sc: Context, timeout: float = 15.0) -> None:
+    """Until every executor that was removed has registered again (its supervisor restarts
+    it with backoff): only then are the restart counts final. A killed executor may not be
+    noticed yet when the job ends, so the plain count of live executors is not enough."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and len(sc.executors()) < sc.executor_count:
+    while time.monotonic() < deadline:
+        removed = len(sc.listener_events(ExecutorRemoved))
+        registered = len(sc.listener_events(ExecutorRegistered))
+        killed = any(f.fault.startswith("kill_executor") for f in sc.listener_events(FaultInjected))
+        if registered >= sc.executor_count + removed and (removed or not killed):
+            return
         time.sleep(0.05)
 
 

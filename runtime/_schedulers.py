@@ -170,8 +170,23 @@ class TaskScheduler(Actor):
     @handler(Heartbeat)
     def heartbeat(self, msg: Heartbeat) -> None:
         executor = self._executors.get(msg.executor_id)
-        if executor is not None:
-            executor.last_seen = time.monotonic()
+        if executor is None:
+            return
+        executor.last_seen = time.monotonic()
+        # The connection is ordered: every status the executor sent before this heartbeat has
+        # been handled. A task it received (id <= highest) that it no longer runs and that we
+        # still think is running lost its status update: it runs again (not counted as a failure).
+        running = set(msg.running_task_ids)
+        lost = [task_id for task_id, launch in self._launched.items()
+                if launch.executor_id == msg.executor_id and task_id <= msg.highest_task_id and task_id not in running]
+        for task_id in lost:
+            launch = self._launched.pop(task_id)
+            executor.running -= 1
+            reason = f"the status update of task {task_id} never arrived from executor {msg.executor_id}"
+            self._shared.listener_bus.post(listen.TaskEnd(
+                time.time(), task_id, launch.stage_id, launch.stage_attempt, launch.partition, launch.attempt_number,
+                msg.executor_id, "executor_lost", reason, {}))
+            self._route(self.core.task_ended(task_id, "executor_lost", reason))
 
     @handler(ExpireDeadExecutors)
     def expire(self, msg: ExpireDeadExecutors) -> None:

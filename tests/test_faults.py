@@ -161,3 +161,16 @@ def test_an_executor_fault_fires_once_per_executor_even_across_its_restarts():
             pairs = sc.parallelize([(i % 7, i) for i in range(70)], 6).reduceByKey(operator.add, 2)
             assert dict(pairs.collect()) == {k: sum(i for i in range(70) if i % 7 == k) for k in range(7)}
         assert len(sc.listener_events(FaultInjected)) == 1
+
+
+@pytest.mark.parametrize("master", ["inproc[2]", "local[2]"])
+def test_a_lost_status_update_is_noticed_through_heartbeats_and_the_task_runs_again(master):
+    plan = FaultPlan([Fault("drop_status", stage=0, partition=1, attempt=0)])
+    conf = {**QUIET, "executor.heartbeatInterval": 0.1}
+    with Context(master, "faults", conf=conf, faults=plan) as sc:
+        started = time.monotonic()
+        assert sc.parallelize(range(30), 3).map(lambda x: x + 1).sum() == sum(range(1, 31))
+        assert time.monotonic() - started < 5
+        lost = [e for e in sc.listener_events(TaskEnd) if e.status == "executor_lost"]
+        assert len(lost) == 1 and lost[0].partition == 1 and "never arrived" in lost[0].reason
+        assert [e.attempt for e in sc.listener_events(TaskEnd) if e.partition == 1 and e.status == "success"] == [1]
