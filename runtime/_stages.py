@@ -29,6 +29,7 @@ Review checklist:
 
 from __future__ import annotations
 
+import abc
 import collections
 import enum
 from typing import Any, Iterator
@@ -83,7 +84,7 @@ JOB_TRANSITIONS = {
 }
 
 
-class Stage:
+class Stage(abc.ABC):
     """A set of tasks computing one RDD's partitions with narrow dependencies pipelined."""
 
     kind = "Stage"
@@ -125,8 +126,9 @@ class Stage:
         self.next_attempt += 1
         return self.next_attempt - 1
 
+    @abc.abstractmethod
     def find_missing_partitions(self) -> list[int]:
-        raise NotImplementedError
+        """The partitions of this stage whose output does not exist yet."""
 
     def __repr__(self) -> str:
         return f"{self.kind} {self.id}"
