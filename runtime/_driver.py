@@ -29,7 +29,8 @@ from sparklet.runtime._executor import Executor
 from sparklet.runtime._jobs import JobManager
 from sparklet.runtime._map_outputs import MapOutputTracker
 from sparklet.runtime._messages import AwaitExecutors
-from sparklet.runtime._schedulers import DAGScheduler, TaskScheduler
+from sparklet.runtime._dag_actor import DAGScheduler
+from sparklet.runtime._task_scheduler import TaskScheduler
 from sparklet.supervision import Backoff, ChildSpec, Supervisor, SupervisorFlags
 
 __all__ = ["build_driver", "DriverHandles", "DriverShared", "PATHS"]
