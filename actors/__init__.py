@@ -6,11 +6,12 @@ transparent references to actors in other processes. Everything else in sparklet
 only the names exported here.
 """
 
-from sparklet.actors._actor import Actor, ActorContext, ChildFailure, DeferredReply, Ignore, Props, Terminated, Timers, UnhandledMessage, handler
+from sparklet.actors._actor import Actor, ActorContext, ChildFailure, DeferredReply, Ignore, Kill, Props, Terminated, Timers, UnhandledMessage, handler
 from sparklet.actors._cell import TRANSITIONS as ACTOR_TRANSITIONS, ActorState
 from sparklet.actors._clock import Clock, ManualClock, RealClock
 from sparklet.actors._codec import Codec, Local, MessageRegistry, message, message_tag
 from sparklet.actors._errors import (
+    ActorKilled,
     ActorNameTaken,
     ActorNotFound,
     ActorStartFailed,
@@ -34,10 +35,10 @@ from sparklet.actors._ref import ActorRef
 from sparklet.actors._system import ActorSystem, DeadLetter, DeadLetters
 
 __all__ = [
-    "ACTOR_TRANSITIONS", "Actor", "ActorContext", "ActorNameTaken", "ActorNotFound", "ActorRef",
+    "ACTOR_TRANSITIONS", "Actor", "ActorContext", "ActorKilled", "ActorNameTaken", "ActorNotFound", "ActorRef",
     "ActorStartFailed", "ActorState", "ActorStopped", "ActorSystem", "AskTimeout", "ChildFailure", "DeferredReply",
     "Clock", "Codec", "CodecError", "ConnectionLost", "DeadLetter", "DeadLetters", "EventLog",
-    "FrameTooLarge", "HandshakeFailed", "Ignore", "InvalidActorDefinition", "InvalidTransition", "Local",
+    "FrameTooLarge", "HandshakeFailed", "Ignore", "InvalidActorDefinition", "InvalidTransition", "Kill", "Local",
     "MailboxFull", "ManualClock", "MessageRegistry", "ProcessActor", "ProcessExited", "ProcessHandle", "Props", "RecycleProcess", "ProtocolError", "RealClock",
     "RemoteActorError", "SparkletError", "SparkletInternalError", "StateMachine", "Terminated",
     "Timers", "UnhandledMessage", "handler", "message", "message_tag", "spawn_in_process",

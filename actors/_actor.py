@@ -38,11 +38,22 @@ if TYPE_CHECKING:
     from sparklet.actors._cell import Cell
     from sparklet.actors._system import ActorSystem
 
-__all__ = ["Actor", "handler", "Props", "ActorContext", "DeferredReply", "Timers", "ChildFailure", "Ignore", "Terminated"]
+__all__ = ["Actor", "handler", "Props", "ActorContext", "DeferredReply", "Timers", "ChildFailure", "Ignore", "Kill", "Terminated"]
 
 # Set by the cell while it constructs an instance, so Actor.__init__ can bind to it
 # without the user passing anything through their own constructor.
 _constructing: ContextVar["Cell | None"] = ContextVar("sparklet_constructing", default=None)
+
+
+@message(tag="sparklet.Kill")
+class Kill:
+    """Makes the receiving actor fail with :class:`~sparklet.actors.ActorKilled` when it
+    takes this message from its mailbox, as Akka's ``Kill``: its supervisor then decides
+    (restart, stop, escalate) exactly as for any other failure. Messages before it in the
+    mailbox are handled first; the mailbox survives a restart. Works across processes.
+    Fault injection uses it to crash a runtime actor at a chosen point."""
+
+    reason: str = "killed"
 
 
 @message(tag="sparklet.Terminated")
@@ -103,6 +114,8 @@ class Actor:
             for name, attr in vars(klass).items():
                 for message_type in getattr(attr, "__sparklet_handles__", ()):
                     names[message_type] = name
+        if Kill in names:
+            raise InvalidActorDefinition(f"{cls.__qualname__} handles Kill; Kill always fails the actor (that is its point)")
         table = {}
         for message_type, name in names.items():
             fn = getattr(cls, name)  # an override without @handler still handles the type

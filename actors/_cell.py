@@ -28,8 +28,8 @@ import inspect
 import logging
 from typing import TYPE_CHECKING, Any
 
-from sparklet.actors._actor import ActorContext, ChildFailure, Ignore, Props, Terminated, Timers, UnhandledMessage, _constructing
-from sparklet.actors._errors import ActorNameTaken, ActorStartFailed, ActorStopped, InvalidActorDefinition
+from sparklet.actors._actor import ActorContext, ChildFailure, Ignore, Kill, Props, Terminated, Timers, UnhandledMessage, _constructing
+from sparklet.actors._errors import ActorKilled, ActorNameTaken, ActorStartFailed, ActorStopped, InvalidActorDefinition
 from sparklet.actors._fsm import StateMachine
 from sparklet.actors._ref import MESSAGE, REPLY, Envelope, LocalActorRef, current_cell
 
@@ -243,6 +243,8 @@ class Cell:
             await waiter
 
     def _dispatch_fallback(self, instance: Any, msg: Any) -> Any:
+        if type(msg) is Kill:  # off the hot path: Kill is never in a handler table
+            raise ActorKilled(f"{self.path} killed: {msg.reason}")
         table = type(instance)._handler_table
         for klass in type(msg).__mro__[1:]:
             entry = table.get(klass)

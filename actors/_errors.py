@@ -53,6 +53,10 @@ class ActorStopped(SparkletError):
     """The target actor stopped before it could answer."""
 
 
+class ActorKilled(SparkletError):
+    """The actor received :class:`~sparklet.actors.Kill`: a failure on request."""
+
+
 class ActorStartFailed(SparkletError):
     """An actor's ``pre_start`` raised; the actor was never started."""
 

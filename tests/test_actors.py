@@ -19,6 +19,7 @@ from sparklet.actors import (
     CodecError,
     InvalidActorDefinition,
     InvalidTransition,
+    Kill,
     ManualClock,
     Props,
     StateMachine,
@@ -202,6 +203,27 @@ async def test_handler_error_reaches_the_asker_and_actor_restarts_with_mailbox_k
     names = [entry[0] for entry in log if not entry[0].startswith("slow")]
     assert names == ["pre_start", "pre_restart", "post_stop", "post_restart", "pre_start"]
     assert system.events.select(kind="restart", actor="/user/restarting")
+
+
+async def test_kill_fails_the_actor_after_earlier_messages_and_its_supervisor_restarts_it(system):
+    log: list = []
+    ref = await system.spawn(Props.of(Counter, log, 0), "killed")
+    ref.tell(Add(5))
+    ref.tell(Kill("chaos"))
+    ref.tell(Add(7))  # behind the Kill: handled by the restarted instance, mailbox kept
+    total, seen = await ref.ask(Get())
+    assert (total, seen) == (7, (7,))
+    assert system.restart_count(ref) == 1
+    [failure] = system.events.select(kind="failure", actor="/user/killed")
+    assert failure["msg"] == "Kill" and "ActorKilled: /user/killed killed: chaos" in failure["error"]
+
+
+def test_an_actor_cannot_handle_kill():
+    with pytest.raises(InvalidActorDefinition, match="handles Kill"):
+        class Immortal(Actor):
+            @handler(Kill)
+            def ignore(self, msg):
+                return None
 
 
 async def test_unhandled_message_type_fails_the_ask_and_the_actor_keeps_serving(system):

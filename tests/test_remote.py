@@ -17,6 +17,7 @@ from sparklet.actors import (
     ProcessActor,
     Props,
     RemoteActorError,
+    Kill,
     Terminated,
     handler,
     message,
@@ -88,6 +89,17 @@ async def test_tell_ask_and_errors_across_systems(pair):
     assert "test_remote" in info.value.remote_type
     with pytest.raises(AskTimeout, match=r"/user/c to Slow within 0.05s"):
         await remote.ask(Slow(1), timeout=0.05)
+
+
+async def test_kill_crosses_processes_and_the_remote_actor_restarts(pair):
+    a, b = pair
+    ref = await a.spawn(Counter, "to-kill")
+    remote = b.ref_for(a.address, "/user/to-kill")
+    remote.tell(Add(3))
+    remote.tell(Kill("remote chaos"))
+    remote.tell(Add(4))
+    assert await remote.ask(Get()) == (4, (4,))
+    assert a.restart_count(ref) == 1
 
 
 async def test_refs_travel_inside_messages_and_replies_route_back(pair):
