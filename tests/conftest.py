@@ -74,3 +74,14 @@ def ctx(request):
         return
     with Context(request.param, "properties", conf={"ui.showConsoleProgress": False}) as context:
         yield context
+
+
+def pytest_collection_modifyitems(config, items):
+    """Soak and chaos runs (``@pytest.mark.slow``) run only when asked for with ``-m slow``
+    (or any marker expression naming ``slow``): the default suite stays fast."""
+    if "slow" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: run with -m slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
