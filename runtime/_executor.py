@@ -44,12 +44,9 @@ from sparklet.runtime._messages import (
 from sparklet.runtime._pickling import describe_error, dumps_data, loads
 from sparklet.runtime._faults import Fault, FaultPlan, InjectedFault
 from sparklet.runtime._shuffle_io import ExecutorShuffle, FetchFailed
+from sparklet.runtime._task_threads import TaskKilled, wait_interruptibly
 
 __all__ = ["Executor", "TaskKilled", "ExecutorEnv"]
-
-
-class TaskKilled(Exception):
-    """Raised inside a task's thread to stop it."""
 
 
 _KILLED_BEFORE_START = object()  # a running slot's thread field when the kill beat the start
@@ -169,7 +166,7 @@ class Executor(Actor):
         """Await ``awaitable`` on the executor's loop from a task thread."""
         async def run() -> Any:
             return await awaitable
-        return asyncio.run_coroutine_threadsafe(run(), self._loop).result()
+        return wait_interruptibly(asyncio.run_coroutine_threadsafe(run(), self._loop))
 
     def ask_from_thread(self, ref: ActorRef, message: Any, timeout: float = 120.0) -> Any:
         """Send an ask from a task thread; returns a concurrent future of the reply."""
@@ -322,14 +319,13 @@ class Executor(Actor):
             slot = self._running.get(msg.task_id)
         killed = slot is None or slot[0] is _KILLED_BEFORE_START or (slot[1] is not None and slot[1].killed)
         self._completed += 1
+        exc = None if future.cancelled() else future.exception()  # retrieved even when killed: no stray log
         if future.cancelled() or killed:
             update = StatusUpdate(self.executor_id, msg.task_id, "killed", None, None, None, {})
-        elif isinstance(future.exception(), FetchFailed):
-            exc = future.exception()
+        elif isinstance(exc, FetchFailed):
             update = StatusUpdate(self.executor_id, msg.task_id, "fetch_failed", None, describe_error(exc), None, {},
                                   (exc.shuffle_id, exc.map_id, exc.executor_id))
-        elif future.exception() is not None:
-            exc = future.exception()
+        elif exc is not None:
             state = "killed" if isinstance(exc, TaskKilled) else "failed"
             update = StatusUpdate(self.executor_id, msg.task_id, state, None, describe_error(exc), None, {})
         else:

@@ -26,6 +26,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Iterator
 
 from sparklet.runtime._messages import FetchSegments, GetMapStatuses
+from sparklet.runtime._task_threads import TaskKilled, wait_interruptibly
 from sparklet import shuffle
 
 if TYPE_CHECKING:
@@ -127,6 +128,8 @@ class ExecutorShuffle:
         try:
             known_epoch, statuses = self._executor.call_from_thread(
                 self._executor.map_output_tracker.ask(GetMapStatuses(shuffle_id), timeout=60))
+        except TaskKilled:
+            raise
         except Exception as exc:
             raise FetchFailed(shuffle_id, None, None, f"the map output tracker did not answer: {exc!r}") from exc
         with self._lock:
@@ -177,7 +180,9 @@ class ExecutorShuffle:
                 in_flight_bytes += size
             executor_id, map_ids, size, future = in_flight.popleft()
             try:
-                segments = future.result()
+                segments = wait_interruptibly(future)
+            except TaskKilled:
+                raise  # the asks in flight end by themselves (answer or timeout)
             except Exception as exc:
                 for *_, pending in in_flight:
                     pending.cancel()

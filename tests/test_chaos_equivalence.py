@@ -251,6 +251,7 @@ def test_a_planned_fault_really_fires_in_a_chaos_case():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(4 * 3600)
 @LONG
 @given(chaos_cases(fatal=True))
 def test_long_profile_inproc(drawn):
@@ -259,6 +260,7 @@ def test_long_profile_inproc(drawn):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(4 * 3600)
 @settings(LONG, max_examples=max(1, LONG_EXAMPLES // 5))
 @given(chaos_cases(fatal=True))
 def test_long_profile_local(drawn):

@@ -182,24 +182,28 @@ def test_cancelling_the_awaiting_task_kills_the_job_and_executors_survive(master
 
 
 def test_the_event_loop_stays_responsive_while_a_cpu_heavy_job_runs():
+    """Each task burns ~100 ms of CPU. Had user code run on the caller's loop, most 5 ms
+    sleeps would overrun by a task's length; the median and the worst overrun are bounded
+    loosely enough to hold on a loaded machine, tightly enough to catch that."""
     def burn(x):
         total = 0
-        for i in range(300_000):
+        for i in range(1_500_000):
             total += i * x
         return total
 
     async def main():
         async with Context("local[2]", "lag", conf={"ui.showConsoleProgress": False}) as sc:
-            job = asyncio.ensure_future(sc.parallelize(range(40), 8).map(burn).sumAsync())
-            worst = 0.0
+            job = asyncio.ensure_future(sc.parallelize(range(16), 8).map(burn).sumAsync())
+            lags = []
             while not job.done():
                 before = time.perf_counter()
                 await asyncio.sleep(0.005)
-                worst = max(worst, time.perf_counter() - before - 0.005)
+                lags.append(time.perf_counter() - before - 0.005)
             await job
-            return worst
+            return sorted(lags)
 
-    assert asyncio.run(main()) < 0.020
+    lags = asyncio.run(main())
+    assert lags[len(lags) // 2] < 0.03 and lags[-1] < 0.5, (lags[len(lags) // 2], lags[-1])
 
 
 def test_a_lost_executor_process_is_replaced_and_its_cached_partitions_recomputed():

@@ -174,3 +174,18 @@ def test_a_lost_status_update_is_noticed_through_heartbeats_and_the_task_runs_ag
         lost = [e for e in sc.listener_events(TaskEnd) if e.status == "executor_lost"]
         assert len(lost) == 1 and lost[0].partition == 1 and "never arrived" in lost[0].reason
         assert [e.attempt for e in sc.listener_events(TaskEnd) if e.partition == 1 and e.status == "success"] == [1]
+
+
+def test_executors_killed_while_fetching_from_each_other_restart_without_waiting_on_each_other():
+    """Found by the chaos-equivalence suite: both in-process executors crash just after
+    starting reduce tasks that fetch from each other. Each restart waits for its task
+    threads; those threads must notice the kill while waiting on a fetch (not after the
+    fetch's 120 s timeout), or the two restarts wait on each other."""
+    plan = FaultPlan([Fault("kill_executor", before_task=3), Fault("drop_status")], seed=292590)
+    data = [(1, -8), (2, -20), (3, -12), (8, -13), (5, -3), (1, -2), (8, 7), (4, 8), (5, 17), (7, 17)]
+    conf = {**QUIET, "executor.heartbeatInterval": 0.2}
+    with Context("inproc[2]", "faults", conf=conf, faults=plan) as sc:
+        started = time.monotonic()
+        assert sc.parallelize(data, 2).groupByKey(4).mapValues(max).values().sum() == 15
+        assert time.monotonic() - started < 30  # hung for the fetches' 120 s timeout before the fix
+        assert {e.executor_id for e in sc.listener_events(ExecutorRemoved)} == {"exec-0", "exec-1"}
