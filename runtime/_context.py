@@ -36,6 +36,7 @@ from sparklet.rdd._base import ActionInLoopError, RDDBase, TaskContext
 from sparklet.runtime._conf import Conf
 from sparklet.runtime._faults import FaultPlan
 from sparklet.runtime._driver import build_driver
+from sparklet.runtime._event_log import EventLogWriter
 from sparklet.runtime._listener import FaultPlanRecorded, ListenerBus, SchedulerEvent
 from sparklet.runtime._messages import (
     CancelAllJobs, CancelJob, CancelJobGroup, DestroyBroadcast, GetRddStorage, ListExecutors, PutBroadcast,
@@ -79,7 +80,9 @@ class ContextCore:
         if faults is not None and not isinstance(faults, FaultPlan):
             raise TypeError(f"faults must be a FaultPlan, got {faults!r}")
         self.fault_plan = faults
-        self.applicationId = f"app-{uuid.uuid4().hex[:12]}"
+        # Spark standalone's shape (app-<yyyyMMddHHmmss>-<n>): sorts by start time.
+        self.applicationId = f"app-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        self._event_log = self._new_event_log() if self.conf["eventLog.enabled"] else None
         self.checkpoint_dir: str | None = None
         self.listener_bus = ListenerBus()
         self._progress = ConsoleProgressBar(enabled=self.conf["ui.showConsoleProgress"])
@@ -142,12 +145,23 @@ class ContextCore:
         await system.start()
         self._system = system
         try:
+            if self._event_log is not None:
+                await self._run_on_driver(self._event_log.open)
+                self.listener_bus.add_listener(self._event_log.on_event)
             if self.kind == "local":
                 await system.listen("tcp://127.0.0.1:0")
             self._driver = await build_driver(self)
         except BaseException:
+            if self._event_log is not None:
+                self._event_log.abandon()
             await system.shutdown()
             raise
+
+    def _new_event_log(self) -> EventLogWriter:
+        from sparklet import __version__
+
+        return EventLogWriter(self.conf["eventLog.dir"], app_id=self.applicationId, app_name=self.appName,
+                              master=self.master, start_time=time.time(), conf=self.conf.items(), version=__version__)
 
     async def _ready(self) -> None:
         if self._stopped:
@@ -198,6 +212,8 @@ class ContextCore:
     def _release_threads(self) -> None:
         self._user_pool.shutdown(wait=True)
         self.listener_bus.close()
+        if self._event_log is not None:
+            self._event_log.close()  # after the bus delivered its last event
 
     def __enter__(self) -> "ContextCore":
         if self._embedded:
