@@ -53,7 +53,7 @@ def main(argv: list[str]) -> None:
         return
     command, rest = argv[0], argv[1:]
     if command == "test":
-        ensure_venv("test")
+        ensure_venv("test,history")  # history: pyspark, for the Spark History Server test
         run([PYTHON, "-m", "pytest", *rest], cwd=ROOT)
     elif command == "demo":
         ensure_venv("")
