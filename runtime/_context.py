@@ -45,6 +45,7 @@ from sparklet.runtime._messages import (
 from sparklet.runtime._pickling import dumps_closure, loads
 from sparklet.runtime._progress import ConsoleProgressBar
 from sparklet.runtime._shared import Accumulator, AccumulatorParam, AccumulatorRegistry, Broadcast
+from sparklet.runtime._submit import submitted_defaults
 
 __all__ = ["ContextCore", "parse_master"]
 
@@ -71,12 +72,18 @@ def parse_master(master: str) -> tuple[str, int]:
 class ContextCore:
     """Lifecycle, job submission and the thread/loop plumbing behind :class:`sparklet.Context`."""
 
-    def __init__(self, master: str = "local[*]", appName: str = "sparklet", conf: dict | Conf | None = None, *,
+    # Running contexts, oldest first, for getOrCreate (PySpark keeps one active SparkContext).
+    _running: list["ContextCore"] = []
+    _running_lock = threading.Lock()
+
+    def __init__(self, master: str | None = None, appName: str | None = None, conf: dict | Conf | None = None, *,
                  faults: FaultPlan | None = None) -> None:
-        self.master = master
-        self.appName = appName
-        self.kind, self.executor_count = parse_master(master)
-        self.conf = conf if isinstance(conf, Conf) else Conf(conf)
+        # What code does not say comes from `sparklet submit` (SPARKLET_* variables), then defaults.
+        submitted = submitted_defaults()
+        self.master = master if master is not None else submitted.master or "local[*]"
+        self.appName = appName if appName is not None else submitted.app_name or "sparklet"
+        self.kind, self.executor_count = parse_master(self.master)
+        self.conf = conf if isinstance(conf, Conf) else Conf({**submitted.conf, **(conf or {})})
         if faults is not None and not isinstance(faults, FaultPlan):
             raise TypeError(f"faults must be a FaultPlan, got {faults!r}")
         self.fault_plan = faults
@@ -108,6 +115,8 @@ class ContextCore:
         else:
             self._embedded = True
             self._starting: asyncio.Task | None = self._loop.create_task(self._start(), name="sparklet context start")
+        with ContextCore._running_lock:
+            ContextCore._running.append(self)
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def _start_own_loop(self) -> None:
@@ -193,6 +202,9 @@ class ContextCore:
 
     async def _shutdown(self) -> None:
         self._stopped = True
+        with ContextCore._running_lock:
+            if self in ContextCore._running:
+                ContextCore._running.remove(self)
         if self._starting is not None and not self._starting.done():
             self._starting.cancel()
         if self._starting is not None:
