@@ -10,9 +10,10 @@ Spark posts ``SparkListenerJobStart`` with the ``StageInfo`` of every stage the 
 (names, task counts), including stages that never run (the History Server marks those
 *skipped* when the job ends). Our ``JobStart`` carries only the stage ids, and a stage's
 name and task count are known once it is submitted. So the translator holds a job start
-back, together with everything posted after it (order is kept), until every one of its
-stages is known or the job has ended; a stage that never ran and was never seen gets a
-placeholder name and no tasks. Our ``StageCompleted(status="skipped")`` has no Spark
+back, together with everything posted after it (order is kept), until its result stage
+is submitted (the stages it needed to run were submitted before: the ones still unknown
+are skipped), every one of its stages is known, or the job has ended. A stage that never
+ran and was never seen gets a placeholder name and no tasks. Our ``StageCompleted(status="skipped")`` has no Spark
 counterpart and is dropped: the History Server derives skipped stages itself.
 
 Invariants (``validate_state``):
@@ -118,7 +119,11 @@ class SparkEventTranslator:
         return self._translate(event)
 
     def _stages_known(self, job: listen.JobStart) -> bool:
-        return job.job_id in self._ended_jobs or all(s in self._stages for s in job.stage_ids)
+        """Known enough to write: every stage seen, or the job's result stage submitted
+        (its parents that had to run were submitted before it: the others are skipped),
+        or the job over."""
+        return (job.job_id in self._ended_jobs or all(s in self._stages for s in job.stage_ids)
+                or max(job.stage_ids) in self._stages)
 
     def _release(self, force: bool) -> list[dict]:
         out: list[dict] = []

@@ -94,9 +94,9 @@ def test_a_skipped_stage_is_announced_with_its_job_and_never_completed():
     feed(tr, shuffle_job(0, 0, 1, 10.0))
     # Second job: a new map stage (2) for the same shuffle never runs: its outputs exist.
     second = shuffle_job(1, 2, 3, 20.0, map_runs=False)
-    out = feed(tr, second[:3])
-    assert out == [], "the job start is held until its stages are known or it ends"
-    out += feed(tr, second[3:])
+    out = feed(tr, second[:1])
+    assert out == [], "the job start is held until its result stage is submitted"
+    out += feed(tr, second[1:])
     names = [e["Event"] for e in out]
     assert names[0] == "SparkListenerJobStart" and names[-1] == "SparkListenerJobEnd"
     infos = {s["Stage ID"]: s for s in out[0]["Stage Infos"]}
@@ -107,6 +107,20 @@ def test_a_skipped_stage_is_announced_with_its_job_and_never_completed():
     assert names == ["SparkListenerJobStart", "SparkListenerStageSubmitted", "SparkListenerTaskStart",
                      "SparkListenerTaskEnd", "SparkListenerTaskStart", "SparkListenerTaskEnd",
                      "SparkListenerStageCompleted", "SparkListenerJobEnd"]
+
+
+def test_a_job_start_waits_for_its_map_stages_until_the_result_stage_is_submitted():
+    tr = translator()
+    events = shuffle_job(0, 0, 1, 10.0)
+    held = feed(tr, events[:6])  # job start, the map stage and its tasks
+    assert held == []
+    released = feed(tr, events[6:7])  # the map stage completes: still held
+    assert released == []
+    released = feed(tr, events[7:8])  # the result stage is submitted: all of it goes out, in order
+    assert [e["Event"] for e in released] == [
+        "SparkListenerJobStart", "SparkListenerStageSubmitted", "SparkListenerTaskStart", "SparkListenerTaskEnd",
+        "SparkListenerTaskStart", "SparkListenerTaskEnd", "SparkListenerStageCompleted", "SparkListenerStageSubmitted"]
+    assert feed(tr, events[8:9])[0]["Event"] == "SparkListenerTaskStart"  # nothing held any more
 
 
 def test_a_stage_seen_in_an_earlier_job_is_known_at_once_and_marked_completed():
