@@ -16,7 +16,6 @@ after the bus has delivered its last event, by whoever stops the context (never 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import threading
 import time
@@ -26,8 +25,6 @@ from sparklet.runtime._listener import SchedulerEvent
 from sparklet.runtime._spark_events import SparkEventTranslator
 
 __all__ = ["EventLogWriter", "event_log_directory"]
-
-log = logging.getLogger("sparklet.eventlog")
 
 IN_PROGRESS = ".inprogress"
 

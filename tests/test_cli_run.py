@@ -3,15 +3,15 @@ Context defaults that `submit` hands over."""
 
 from __future__ import annotations
 
+import collections
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
 from sparklet import Context
-from sparklet.runtime._cli_run import submit_plan, UsageError, zipf_corpus
+from sparklet.runtime._cli_run import UsageError, submit_plan, zipf_corpus
 from sparklet.runtime._submit import submitted_defaults
 
 QUIET = {"ui.showConsoleProgress": False}
@@ -43,8 +43,7 @@ def test_the_demo_corpus_is_zipf_distributed_and_reproducible():
     assert lines == zipf_corpus(60_000, seed=3) and lines != zipf_corpus(60_000, seed=4)
     words = [w for line in lines for w in line.split()]
     assert len(words) == 60_000
-    from collections import Counter
-    ranked = [c for _, c in Counter(words).most_common(4)]
+    ranked = [c for _, c in collections.Counter(words).most_common(4)]
     # frequency ~ 1/rank: the commonest word is about twice the second and four times the fourth
     assert 1.5 < ranked[0] / ranked[1] < 2.6 and 3.0 < ranked[0] / ranked[3] < 5.5
 
