@@ -162,8 +162,12 @@ def test_spark_history_server_lists_sparklet_applications_jobs_stages_and_tasks(
             assert stage["numCompleteTasks"] == tasks_per_attempt[key], stage
         skipped = [s for s in stages if s["status"] == "SKIPPED"]
         assert len(skipped) == 1
-        shuffle_written = sum(s["shuffleWriteBytes"] for s in stages)
-        assert shuffle_written > 0
+        # Task metrics travel: the server's per-stage sums are ours.
+        assert sum(s["shuffleWriteBytes"] for s in stages) == sum(
+            e.metrics.get("shuffle_bytes_written", 0) for e in task_ends) > 0
+        assert sum(s["shuffleWriteRecords"] for s in stages) == sum(
+            e.metrics.get("shuffle_records_written", 0) for e in task_ends) > 0
+        assert sum(s["inputRecords"] for s in stages) == sum(e.metrics.get("records_read", 0) for e in task_ends) > 0
 
         map_stage = min(e.stage_id for e in submitted.values())
         tasks = get_json(f"{server.base}/applications/{app_id}/stages/{map_stage}/0/taskList?length=100")
