@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Set up and run sparklet's everyday commands with nothing but Python 3.11+.
 
-    python3 dev.py demo     # create .venv if missing, install, run the main demo
+    python3 dev.py demo     # create .venv if missing, install, run the main demo (`sparklet demo`)
     python3 dev.py test     # create .venv if missing, install with test extras, run the suite
     python3 dev.py bench    # run the benchmarks (JSON lines + a table)
 
@@ -53,11 +53,11 @@ def main(argv: list[str]) -> None:
         return
     command, rest = argv[0], argv[1:]
     if command == "test":
-        ensure_venv("test")
+        ensure_venv("test,history")  # history: pyspark, for the Spark History Server test
         run([PYTHON, "-m", "pytest", *rest], cwd=ROOT)
     elif command == "demo":
         ensure_venv("")
-        run([PYTHON, ROOT / "examples" / "log_mining.py", *rest], cwd=ROOT)
+        run([PYTHON, "-m", "sparklet.runtime.cli", "demo", *rest], cwd=ROOT)  # `sparklet demo`
     elif command == "bench":
         ensure_venv("")
         run([PYTHON, ROOT / "benchmarks" / "run.py", *rest], cwd=ROOT)

@@ -1,9 +1,10 @@
 """Log mining on the default master, with a cache, a broadcast, an accumulator and a kill.
 
-    python3 dev.py demo            # or: python examples/log_mining.py [--master local[2]] [--lines N]
+    python examples/log_mining.py [--master local[2]] [--lines N]
 
 The seed's example: load logs, keep the errors in memory, query them twice; the second
-query reads the cache. A shuffle (reduceByKey, join, sortBy) summarizes errors per service. Then one executor process is killed with SIGKILL: its cached
+query reads the cache (checked: its tasks read no line of the file, by the listener's
+``records_read`` task metric). A shuffle (reduceByKey, join, sortBy) summarizes errors per service. Then one executor process is killed with SIGKILL: its cached
 partitions are gone, and the next query recomputes exactly those from lineage, on the
 executor the supervisor started in its place. Every answer is checked against plain
 Python, and the scheduler events show what ran where.
@@ -58,14 +59,24 @@ def main(master: str | None, lines: int) -> None:
         logs = sc.textFile(path, minPartitions=4)
         errors = logs.filter(lambda line: line.startswith("ERROR")).map(parse).cache()
 
-        started = time.perf_counter()
-        first = errors.count()
-        cold = time.perf_counter() - started
-        started = time.perf_counter()
-        second = errors.count()
-        warm = time.perf_counter() - started
+        def timed_count() -> tuple[int, float, int]:
+            """The count, its seconds, and the log lines its tasks read from the file
+            (the listener's ``records_read`` task metric: 0 when every partition came
+            from the cache)."""
+            seen = len(sc.listener_events(TaskEnd))
+            started = time.perf_counter()
+            count = errors.count()
+            elapsed = time.perf_counter() - started
+            tasks = [e for e in sc.listener_events(TaskEnd)[seen:] if e.status == "success"]
+            return count, elapsed, sum(e.metrics.get("records_read", 0) for e in tasks)
+
+        first, cold, first_read = timed_count()
+        second, warm, second_read = timed_count()
         assert first == second == len(expected_errors)
-        print(f"errors: {first} (first count {cold * 1000:.0f} ms reads the file; second {warm * 1000:.0f} ms reads the cache)")
+        assert first_read == lines, f"the first count read {first_read} of {lines} lines"
+        assert second_read == 0, f"the second count read {second_read} lines from the file instead of the cache"
+        print(f"errors: {first} (first count {cold * 1000:.0f} ms read all {first_read} lines of the file; "
+              f"second {warm * 1000:.0f} ms read {second_read}: every partition came from the cache)")
 
         stats = errors.map(lambda e: e[1]).stats()
         print(f"error latency: {stats}")

@@ -83,6 +83,8 @@ KEYS: dict[str, ConfKey] = {key.name: key for key in [
     ConfKey("speculation", False, _bool, "Re-launch slow tasks on other executors (arrives with the fault-injection issue)."),
     ConfKey("tracing", False, _bool, "Record actor events in the driver (and executors) for tracing."),
     ConfKey("eventLog.file", None, str, "Write the driver's actor events as JSON lines to this file."),
+    ConfKey("eventLog.enabled", False, _bool, "Write a Spark event log (JSON lines in Spark's format, for Spark's History Server) into `eventLog.dir`."),
+    ConfKey("eventLog.dir", "/tmp/spark-events", str, "Directory (or `file:` URI) for Spark event logs; created if missing."),
 ]}
 
 

@@ -36,6 +36,7 @@ from sparklet.rdd._base import ActionInLoopError, RDDBase, TaskContext
 from sparklet.runtime._conf import Conf
 from sparklet.runtime._faults import FaultPlan
 from sparklet.runtime._driver import build_driver
+from sparklet.runtime._event_log import EventLogWriter
 from sparklet.runtime._listener import FaultPlanRecorded, ListenerBus, SchedulerEvent
 from sparklet.runtime._messages import (
     CancelAllJobs, CancelJob, CancelJobGroup, DestroyBroadcast, GetRddStorage, ListExecutors, PutBroadcast,
@@ -44,6 +45,7 @@ from sparklet.runtime._messages import (
 from sparklet.runtime._pickling import dumps_closure, loads
 from sparklet.runtime._progress import ConsoleProgressBar
 from sparklet.runtime._shared import Accumulator, AccumulatorParam, AccumulatorRegistry, Broadcast
+from sparklet.runtime._submit import submitted_defaults
 
 __all__ = ["ContextCore", "parse_master"]
 
@@ -70,16 +72,24 @@ def parse_master(master: str) -> tuple[str, int]:
 class ContextCore:
     """Lifecycle, job submission and the thread/loop plumbing behind :class:`sparklet.Context`."""
 
-    def __init__(self, master: str = "local[*]", appName: str = "sparklet", conf: dict | Conf | None = None, *,
+    # Running contexts, oldest first, for getOrCreate (PySpark keeps one active SparkContext).
+    _running: list["ContextCore"] = []
+    _running_lock = threading.Lock()
+
+    def __init__(self, master: str | None = None, appName: str | None = None, conf: dict | Conf | None = None, *,
                  faults: FaultPlan | None = None) -> None:
-        self.master = master
-        self.appName = appName
-        self.kind, self.executor_count = parse_master(master)
-        self.conf = conf if isinstance(conf, Conf) else Conf(conf)
+        # What code does not say comes from `sparklet submit` (SPARKLET_* variables), then defaults.
+        submitted = submitted_defaults()
+        self.master = master if master is not None else submitted.master or "local[*]"
+        self.appName = appName if appName is not None else submitted.app_name or "sparklet"
+        self.kind, self.executor_count = parse_master(self.master)
+        self.conf = conf if isinstance(conf, Conf) else Conf({**submitted.conf, **(conf or {})})
         if faults is not None and not isinstance(faults, FaultPlan):
             raise TypeError(f"faults must be a FaultPlan, got {faults!r}")
         self.fault_plan = faults
-        self.applicationId = f"app-{uuid.uuid4().hex[:12]}"
+        # Spark standalone's shape (app-<yyyyMMddHHmmss>-<n>): sorts by start time.
+        self.applicationId = f"app-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        self._event_log = self._new_event_log() if self.conf["eventLog.enabled"] else None
         self.checkpoint_dir: str | None = None
         self.listener_bus = ListenerBus()
         self._progress = ConsoleProgressBar(enabled=self.conf["ui.showConsoleProgress"])
@@ -105,6 +115,8 @@ class ContextCore:
         else:
             self._embedded = True
             self._starting: asyncio.Task | None = self._loop.create_task(self._start(), name="sparklet context start")
+        with ContextCore._running_lock:
+            ContextCore._running.append(self)
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def _start_own_loop(self) -> None:
@@ -142,12 +154,23 @@ class ContextCore:
         await system.start()
         self._system = system
         try:
+            if self._event_log is not None:
+                await self._run_on_driver(self._event_log.open)
+                self.listener_bus.add_listener(self._event_log.on_event)
             if self.kind == "local":
                 await system.listen("tcp://127.0.0.1:0")
             self._driver = await build_driver(self)
         except BaseException:
+            if self._event_log is not None:
+                self._event_log.abandon()
             await system.shutdown()
             raise
+
+    def _new_event_log(self) -> EventLogWriter:
+        from sparklet import __version__
+
+        return EventLogWriter(self.conf["eventLog.dir"], app_id=self.applicationId, app_name=self.appName,
+                              master=self.master, start_time=time.time(), conf=self.conf.items(), version=__version__)
 
     async def _ready(self) -> None:
         if self._stopped:
@@ -179,6 +202,9 @@ class ContextCore:
 
     async def _shutdown(self) -> None:
         self._stopped = True
+        with ContextCore._running_lock:
+            if self in ContextCore._running:
+                ContextCore._running.remove(self)
         if self._starting is not None and not self._starting.done():
             self._starting.cancel()
         if self._starting is not None:
@@ -198,6 +224,8 @@ class ContextCore:
     def _release_threads(self) -> None:
         self._user_pool.shutdown(wait=True)
         self.listener_bus.close()
+        if self._event_log is not None:
+            self._event_log.close()  # after the bus delivered its last event
 
     def __enter__(self) -> "ContextCore":
         if self._embedded:

@@ -14,10 +14,25 @@ __all__ = ["Context"]
 class Context(ContextCore):
     """The entry point to sparklet: creates RDDs, broadcasts and accumulators, runs jobs.
 
-    ``Context(master="local[*]", appName="sparklet", conf=None, *, faults=None)``; usable as
+    ``Context(master=None, appName=None, conf=None, *, faults=None)``: what is not given comes
+    from ``sparklet submit``'s options (``SPARKLET_MASTER``, ``SPARKLET_APP_NAME``,
+    ``SPARKLET_CONF``; see runtime/_submit.py), else ``local[*]`` and ``"sparklet"``. Usable as
     ``with`` (blocking actions) and ``async with`` (inside a running loop, with the
     ``...Async`` actions). ``faults`` is a :class:`FaultPlan` to inject.
     """
+
+    @classmethod
+    def getOrCreate(cls, conf: dict | None = None) -> "Context":
+        """The running context created last, or a new one from the defaults: the options of
+        ``sparklet submit`` (the ``SPARKLET_MASTER``, ``SPARKLET_APP_NAME`` and
+        ``SPARKLET_CONF`` variables), then ``local[*]``. ``conf`` applies to a new context only.
+
+        >>> Context.getOrCreate() is Context.getOrCreate()
+        True
+        """
+        with ContextCore._running_lock:
+            running = [c for c in ContextCore._running if isinstance(c, cls) and not c._stopped]
+        return running[-1] if running else cls(conf=conf)
 
     def parallelize(self, c: Iterable, numSlices: int | None = None) -> RDD:
         """Distribute a local Python collection to form an RDD. Using range is recommended

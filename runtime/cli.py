@@ -1,5 +1,7 @@
 """The ``sparklet`` command.
 
+    sparklet demo [--master M] [--out DIR]        wordcount with an executor killed mid-shuffle, checked
+    sparklet submit [--master M] [--conf K=V] script.py [-- ARGS]   run a script, like spark-submit
     sparklet chaos run SCENARIO.toml [--seed N]   run a fault-injection scenario, print its report
     sparklet version                             print the version
 
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+
+from sparklet.runtime._cli_run import add_run_commands
 
 __all__ = ["main"]
 
@@ -46,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("scenario", help="a scenario TOML file")
     run.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     run.set_defaults(handler=_chaos_run)
+    add_run_commands(commands)  # demo, submit (runtime/_cli_run.py)
     version = commands.add_parser("version", help="print the version")
     version.set_defaults(handler=_version)
     return parser
