@@ -36,6 +36,7 @@ from sparklet.rdd._base import ActionInLoopError, RDDBase, TaskContext
 from sparklet.runtime._conf import Conf
 from sparklet.runtime._faults import FaultPlan
 from sparklet.runtime._driver import build_driver
+from sparklet.runtime._observe import Observability
 from sparklet.runtime._listener import FaultPlanRecorded, ListenerBus, SchedulerEvent
 from sparklet.runtime._messages import (
     CancelAllJobs, CancelJob, CancelJobGroup, DestroyBroadcast, GetRddStorage, ListExecutors, PutBroadcast,
@@ -71,7 +72,7 @@ class ContextCore:
     """Lifecycle, job submission and the thread/loop plumbing behind :class:`sparklet.Context`."""
 
     def __init__(self, master: str = "local[*]", appName: str = "sparklet", conf: dict | Conf | None = None, *,
-                 faults: FaultPlan | None = None) -> None:
+                 faults: FaultPlan | None = None, ui: bool | int | None = None) -> None:
         self.master = master
         self.appName = appName
         self.kind, self.executor_count = parse_master(master)
@@ -84,6 +85,7 @@ class ContextCore:
         self.listener_bus = ListenerBus()
         self._progress = ConsoleProgressBar(enabled=self.conf["ui.showConsoleProgress"])
         self.listener_bus.add_internal(self._progress.on_event)
+        self._observe = Observability(self, ui)  # trace dir and live UI; before any event is posted
         if faults:
             self.listener_bus.post(FaultPlanRecorded(time.time(), faults.seed, tuple(faults.describe())))
         self._accumulators = AccumulatorRegistry()
@@ -134,18 +136,20 @@ class ContextCore:
             asyncio.run_coroutine_threadsafe(self._start(), self._loop).result()
         except BaseException:
             self._stop_own_loop()
-            self._user_pool.shutdown(wait=True)
+            self._release_threads()
             raise
 
     async def _start(self) -> None:
-        system = ActorSystem(f"sparklet-{self.appName}", tracing=self.conf["tracing"], trace_file=self.conf["eventLog.file"])
+        system = ActorSystem(f"sparklet-{self.appName}", tracing=self._observe.tracing, trace_dir=self._observe.trace_dir)
         await system.start()
         self._system = system
         try:
             if self.kind == "local":
                 await system.listen("tcp://127.0.0.1:0")
             self._driver = await build_driver(self)
+            await self._observe.start()
         except BaseException:
+            await self._observe.stop()
             await system.shutdown()
             raise
 
@@ -186,6 +190,7 @@ class ContextCore:
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        await self._observe.stop()
         if self._system is not None:
             await self._system.shutdown()
 
@@ -198,6 +203,7 @@ class ContextCore:
     def _release_threads(self) -> None:
         self._user_pool.shutdown(wait=True)
         self.listener_bus.close()
+        self._observe.close()
 
     def __enter__(self) -> "ContextCore":
         if self._embedded:
@@ -427,6 +433,16 @@ class ContextCore:
     def storage_status(self, rdd: RDDBase) -> Any:
         """Which partitions of a cached RDD are cached where, in memory or on disk."""
         return self._ask("blocks", GetRddStorage(rdd.id)).value
+
+    @property
+    def uiWebUrl(self) -> str | None:
+        """The live UI's address (``http://127.0.0.1:PORT/``), or None when it is off."""
+        return self._observe.ui.url if self._observe.ui is not None else None
+
+    @property
+    def trace_dir(self) -> str | None:
+        """The trace directory (conf ``trace.dir``) this application writes, or None."""
+        return self._observe.trace_dir
 
     @property
     def actor_system(self) -> ActorSystem:
