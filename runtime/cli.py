@@ -1,6 +1,7 @@
 """The ``sparklet`` command.
 
     sparklet chaos run SCENARIO.toml [--seed N]   run a fault-injection scenario, print its report
+    sparklet trace export|report|show DIR        read a trace directory (see runtime/_cli_trace.py)
     sparklet version                             print the version
 
 ``chaos run`` exits 0 only when the scenario's expectation held (1 when it did not, 2 when
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+
+from sparklet.runtime._cli_trace import add_trace_commands
 
 __all__ = ["main"]
 
@@ -46,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("scenario", help="a scenario TOML file")
     run.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     run.set_defaults(handler=_chaos_run)
+    add_trace_commands(commands)
     version = commands.add_parser("version", help="print the version")
     version.set_defaults(handler=_version)
     return parser
