@@ -39,3 +39,16 @@ def test_log_mining_demo_runs_in_process():
     )
     assert result.returncode == 0, result.stderr
     assert "all answers match plain Python: OK" in result.stdout
+
+
+def test_trace_walkthrough_writes_a_trace_and_exports_both_formats(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "trace_walkthrough.py"), "--dir", str(tmp_path / "trace"), "--master", "inproc[2]"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "job 2: a sum on all executors, the restarted one included" in result.stdout
+    trace = json.loads((tmp_path / "trace" / "trace.json").read_text())
+    assert any(e["ph"] == "i" and e["cat"] == "FaultInjected" for e in trace["traceEvents"])
+    assert (tmp_path / "trace" / "report.html").stat().st_size > 10_000
+    assert f"HTML report:     {tmp_path / 'trace' / 'report.html'}" in result.stdout
