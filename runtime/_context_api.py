@@ -14,9 +14,10 @@ __all__ = ["Context"]
 class Context(ContextCore):
     """The entry point to sparklet: creates RDDs, broadcasts and accumulators, runs jobs.
 
-    ``Context(master="local[*]", appName="sparklet", conf=None, *, faults=None)``; usable as
+    ``Context(master="local[*]", appName="sparklet", conf=None, *, faults=None, ui=None)``; usable as
     ``with`` (blocking actions) and ``async with`` (inside a running loop, with the
-    ``...Async`` actions). ``faults`` is a :class:`FaultPlan` to inject.
+    ``...Async`` actions). ``faults`` is a :class:`FaultPlan` to inject; ``ui=True`` (or a
+    port) serves the live UI at ``sc.uiWebUrl`` (docs/observability.md).
     """
 
     def parallelize(self, c: Iterable, numSlices: int | None = None) -> RDD:
