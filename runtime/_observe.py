@@ -37,6 +37,10 @@ class Observability:
         self._tree: Any = None
         self._writer: TraceDirWriter | None = None
         if self.trace_dir is not None:
+            try:
+                os.makedirs(self.trace_dir, exist_ok=True)  # fail here, clearly, not in a writer thread
+            except OSError as exc:
+                raise ValueError(f"configuration trace.dir: cannot create {self.trace_dir!r} ({exc.strerror})") from None
             self._writer = TraceDirWriter(self.trace_dir, {
                 "app_name": context.appName, "app_id": context.applicationId, "master": context.master,
                 "start": time.time(), "end": None, "driver_pid": os.getpid(),

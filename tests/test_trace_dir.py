@@ -108,6 +108,13 @@ def test_the_old_eventlog_file_key_is_gone_and_bad_ui_values_are_refused():
         Context("inproc[1]", "bad", QUIET, ui="yes")
 
 
+def test_an_unusable_trace_dir_fails_at_context_creation_naming_it(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ValueError, match="trace.dir: cannot create .*file/trace"):
+        Context("inproc[1]", "bad-dir", {**QUIET, "trace.dir": str(blocker / "trace")})
+
+
 # -- the kernel pieces ------------------------------------------------------------------------------
 def test_event_log_in_a_directory_names_its_file_by_system_and_pid(tmp_path):
     log = EventLog(system="sys-a", directory=tmp_path / "d")
