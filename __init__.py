@@ -18,7 +18,7 @@ from sparklet.actors import (
 )
 from sparklet.supervision import Backoff, ChildSpec, Directive, Supervisor, SupervisorFlags
 from sparklet.rdd import RDD, HashPartitioner, Partitioner, StatCounter, StorageLevel, TaskContext, portable_hash
-from sparklet.runtime import Accumulator, AccumulatorParam, Broadcast, Context, StatusTracker
+from sparklet.runtime import Accumulator, AccumulatorParam, Broadcast, Context, StatusTracker, export_perfetto, write_report
 
 __version__ = "0.1.0.dev0"
 
@@ -27,4 +27,5 @@ __all__ = [
     "StatCounter", "StatusTracker", "StorageLevel", "TaskContext", "portable_hash",
     "Actor", "ActorRef", "ActorSystem", "Backoff", "ChildSpec", "Directive", "ProcessActor", "Props",
     "Supervisor", "SupervisorFlags", "Terminated", "__version__", "handler", "message", "spawn_in_process",
+    "export_perfetto", "write_report",
 ]

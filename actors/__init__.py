@@ -33,6 +33,7 @@ from sparklet.actors._fsm import InvalidTransition, StateMachine
 from sparklet.actors._process import ProcessActor, ProcessExited, ProcessHandle, RecycleProcess, spawn_in_process
 from sparklet.actors._ref import ActorRef
 from sparklet.actors._system import ActorSystem, DeadLetter, DeadLetters
+from sparklet.actors._tree import tree_snapshot
 
 __all__ = [
     "ACTOR_TRANSITIONS", "Actor", "ActorContext", "ActorKilled", "ActorNameTaken", "ActorNotFound", "ActorRef",
@@ -42,4 +43,5 @@ __all__ = [
     "MailboxFull", "ManualClock", "MessageRegistry", "ProcessActor", "ProcessExited", "ProcessHandle", "Props", "RecycleProcess", "ProtocolError", "RealClock",
     "RemoteActorError", "SparkletError", "SparkletInternalError", "StateMachine", "Terminated",
     "Timers", "UnhandledMessage", "handler", "message", "message_tag", "spawn_in_process",
+    "tree_snapshot",
 ]

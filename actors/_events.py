@@ -17,7 +17,10 @@ Cost when tracing is off: call sites test ``log.enabled`` (one attribute load) a
 everything else, including the trace-id counter. ``benchmarks/`` measures it.
 
 The JSON-lines file is written by one thread owned by the log (disk I/O must never run on
-the event loop); :meth:`EventLog.close` flushes and joins it.
+the event loop); :meth:`EventLog.close` flushes and joins it. With ``directory`` (a trace
+directory) the file is ``<directory>/<system>-<pid>.jsonl``: one file per process, so every
+process of an application (a SIGKILLed one up to its death) leaves its own events, and
+processes spawned by :func:`~sparklet.actors.spawn_in_process` write beside it.
 """
 
 from __future__ import annotations
@@ -40,9 +43,16 @@ _STOP = object()
 class EventLog:
     """A bounded ring of events, with an optional JSON-lines mirror."""
 
-    def __init__(self, *, system: str, enabled: bool = False, capacity: int = 100_000, path: str | os.PathLike | None = None) -> None:
+    def __init__(self, *, system: str, enabled: bool = False, capacity: int = 100_000, path: str | os.PathLike | None = None,
+                 directory: str | os.PathLike | None = None) -> None:
         if capacity <= 0:
             raise ValueError(f"event capacity must be positive, got {capacity!r}")
+        if path is not None and directory is not None:
+            raise ValueError("give an events file (path) or a trace directory (directory), not both")
+        self.directory = os.fspath(directory) if directory is not None else None
+        if self.directory is not None:
+            os.makedirs(self.directory, exist_ok=True)
+            path = os.path.join(self.directory, f"{system}-{os.getpid()}.jsonl")
         # Invariant: len(_ring) <= capacity; older events are dropped first and counted.
         self._ring: collections.deque[dict[str, Any]] = collections.deque(maxlen=capacity)
         self._enabled = enabled or path is not None

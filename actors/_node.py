@@ -44,7 +44,8 @@ async def _serve(config: dict) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, done.set)
     stdin_transport, _ = await loop.connect_read_pipe(lambda: _StdinClosed(done), sys.stdin)
-    system = ActorSystem(config["system"], strict=config["strict"], tracing=config["tracing"])
+    system = ActorSystem(config["system"], strict=config["strict"], tracing=config["tracing"],
+                         trace_dir=config.get("trace_dir"))
     code = 0
     try:
         await system.start()

@@ -212,6 +212,7 @@ async def spawn_in_process(
         "system": f"{system.name}-{name}",
         "strict": system.strict,
         "tracing": system.events.enabled if tracing is None else tracing,
+        "trace_dir": system.events.directory,  # the child writes its events beside ours
         "sys_path": list(sys.path),
     }, use_bin_type=True)
     process = subprocess.Popen(

@@ -109,6 +109,7 @@ class ActorSystem:
         strict: bool | None = None,
         tracing: bool = False,
         trace_file: str | None = None,
+        trace_dir: str | None = None,
         event_capacity: int = 100_000,
         clock: Clock | None = None,
         mailbox_capacity: int = 1_000_000,
@@ -126,7 +127,8 @@ class ActorSystem:
         self.mailbox_capacity = mailbox_capacity
         self.default_ask_timeout = default_ask_timeout
         self.stop_timeout = stop_timeout
-        self.events = EventLog(system=name, enabled=tracing, capacity=event_capacity, path=trace_file)
+        self.events = EventLog(system=name, enabled=tracing, capacity=event_capacity, path=trace_file,
+                               directory=trace_dir)
         self.dead_letters = DeadLetters(dead_letter_capacity)
         # Tell's fast path skips codec and tracing when neither is on (kept in step below).
         self._plain = not self._strict and not self.events.enabled

@@ -5,6 +5,8 @@ from sparklet.runtime._context import parse_master
 from sparklet.runtime._context_api import Context
 from sparklet.runtime._faults import Fault, FaultPlan, InjectedFault
 from sparklet.runtime._jobs import JobCancelledError, JobFailedError
+from sparklet.runtime._report import write_report
+from sparklet.runtime._trace_export import export_perfetto
 from sparklet.runtime._listener import (
     ExecutorRegistered, ExecutorRemoved, FaultInjected, FaultPlanRecorded, JobEnd, JobStart, SchedulerEvent,
     StageCompleted, StageSubmitted, TaskEnd, TaskStart,
@@ -17,4 +19,5 @@ __all__ = [
     "Fault", "FaultInjected", "FaultPlan", "FaultPlanRecorded", "InjectedFault",
     "JobCancelledError", "JobEnd", "JobFailedError", "JobStart", "SchedulerEvent", "SparkJobInfo", "SparkStageInfo",
     "StageCompleted", "StageSubmitted", "StatusTracker", "TaskEnd", "TaskStart", "parse_master",
+    "export_perfetto", "write_report",
 ]

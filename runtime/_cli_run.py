@@ -162,7 +162,8 @@ def run_demo(master: str | None, words: int, out: str, seed: int = 7, *, echo: A
     # side): the map outputs it held are lost, the reducers' fetches fail, the lost map
     # tasks run again on the surviving executor or on exec-0's replacement.
     plan = FaultPlan([Fault("kill_executor", executor="exec-0", after_stage_outputs=0)])
-    conf = {"eventLog.enabled": True, "eventLog.dir": os.path.join(out, "spark-events")}
+    trace_dir = os.path.join(out, "trace")
+    conf = {"eventLog.enabled": True, "eventLog.dir": os.path.join(out, "spark-events"), "trace.dir": trace_dir}
     started = time.perf_counter()
     with Context(master, "sparklet demo: wordcount", conf=conf, faults=plan) as sc:
         echo(f"{sc!r}: {sc.defaultParallelism} task slots in {sc.executor_count} executors; "
@@ -200,16 +201,21 @@ def run_demo(master: str | None, words: int, out: str, seed: int = 7, *, echo: A
         echo(f"executor lost: {lost}")
     echo(f"tasks: {summary['tasks_run']} run, {summary['tasks_rerun']} re-run, {summary['tasks_failed']} failed or lost; "
          f"{summary['stage_attempts']} stage attempts; {elapsed:.2f} s")
-    for path in write_demo_artifacts(out, summary, event_log):
+    for path in write_demo_artifacts(out, summary, event_log, trace_dir):
         echo(f"wrote {path}")
     echo(f"answer matches collections.Counter: {'OK' if ok else 'FAILED'}")
     return summary
 
 
-def write_demo_artifacts(out: str, summary: dict, event_log: str) -> list[str]:
+def write_demo_artifacts(out: str, summary: dict, event_log: str, trace_dir: str) -> list[str]:
     """Write what the demo leaves behind into ``out``; returns the paths, which the demo
-    prints. The one place to add more (the HTML report, the Perfetto trace)."""
+    prints: the summary, the Spark event log, the self-contained HTML report and the
+    Perfetto trace (both read from the trace directory every process wrote into)."""
+    from sparklet.runtime import export_perfetto, write_report
+
     path = os.path.join(out, "summary.json")
     with open(path, "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=2)
-    return [path, event_log]
+    report = write_report(trace_dir, os.path.join(out, "report.html"))
+    trace = export_perfetto(trace_dir, os.path.join(out, "trace.perfetto.json"))
+    return [path, event_log, report, trace]

@@ -59,6 +59,13 @@ def _positive_int(value: Any) -> int:
     return number
 
 
+def _port(value: Any) -> int:
+    number = int(value)
+    if not 0 <= number <= 65535:
+        raise ValueError(f"expected a TCP port (0-65535), got {value!r}")
+    return number
+
+
 def _non_negative_float(value: Any) -> float:
     number = float(str(value).removesuffix("s")) if isinstance(value, str) else float(value)
     if number < 0:
@@ -82,9 +89,12 @@ KEYS: dict[str, ConfKey] = {key.name: key for key in [
     ConfKey("scheduler.mode", "FIFO", str, "Order across concurrent jobs (FIFO)."),
     ConfKey("speculation", False, _bool, "Re-launch slow tasks on other executors (arrives with the fault-injection issue)."),
     ConfKey("tracing", False, _bool, "Record actor events in the driver (and executors) for tracing."),
-    ConfKey("eventLog.file", None, str, "Write the driver's actor events as JSON lines to this file."),
     ConfKey("eventLog.enabled", False, _bool, "Write a Spark event log (JSON lines in Spark's format, for Spark's History Server) into `eventLog.dir`."),
     ConfKey("eventLog.dir", "/tmp/spark-events", str, "Directory (or `file:` URI) for Spark event logs; created if missing."),
+    ConfKey("trace.dir", None, str, "Trace directory (implies `tracing`): the driver and every executor process write their actor events to `<system>-<pid>.jsonl`, the driver its listener events to `listener.jsonl` and the application's metadata to `app.json`; `sparklet trace export/report/show` read it."),
+    ConfKey("ui.enabled", False, _bool, "Serve the live UI (pages and a JSON API) from the driver while the application runs."),
+    ConfKey("ui.port", None, _port, "Port of the live UI; setting it turns the UI on (default: any free port; the address is `sc.uiWebUrl`)."),
+    ConfKey("ui.host", "127.0.0.1", str, "Address the live UI listens on (loopback unless told otherwise)."),
 ]}
 
 

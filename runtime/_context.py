@@ -37,6 +37,7 @@ from sparklet.runtime._conf import Conf
 from sparklet.runtime._faults import FaultPlan
 from sparklet.runtime._driver import build_driver
 from sparklet.runtime._event_log import EventLogWriter
+from sparklet.runtime._observe import Observability
 from sparklet.runtime._listener import FaultPlanRecorded, ListenerBus, SchedulerEvent
 from sparklet.runtime._messages import (
     CancelAllJobs, CancelJob, CancelJobGroup, DestroyBroadcast, GetRddStorage, ListExecutors, PutBroadcast,
@@ -77,7 +78,7 @@ class ContextCore:
     _running_lock = threading.Lock()
 
     def __init__(self, master: str | None = None, appName: str | None = None, conf: dict | Conf | None = None, *,
-                 faults: FaultPlan | None = None) -> None:
+                 faults: FaultPlan | None = None, ui: bool | int | None = None) -> None:
         # What code does not say comes from `sparklet submit` (SPARKLET_* variables), then defaults.
         submitted = submitted_defaults()
         self.master = master if master is not None else submitted.master or "local[*]"
@@ -94,6 +95,7 @@ class ContextCore:
         self.listener_bus = ListenerBus()
         self._progress = ConsoleProgressBar(enabled=self.conf["ui.showConsoleProgress"])
         self.listener_bus.add_internal(self._progress.on_event)
+        self._observe = Observability(self, ui)  # trace dir and live UI; before any event is posted
         if faults:
             self.listener_bus.post(FaultPlanRecorded(time.time(), faults.seed, tuple(faults.describe())))
         self._accumulators = AccumulatorRegistry()
@@ -146,11 +148,11 @@ class ContextCore:
             asyncio.run_coroutine_threadsafe(self._start(), self._loop).result()
         except BaseException:
             self._stop_own_loop()
-            self._user_pool.shutdown(wait=True)
+            self._release_threads()
             raise
 
     async def _start(self) -> None:
-        system = ActorSystem(f"sparklet-{self.appName}", tracing=self.conf["tracing"], trace_file=self.conf["eventLog.file"])
+        system = ActorSystem(f"sparklet-{self.appName}", tracing=self._observe.tracing, trace_dir=self._observe.trace_dir)
         await system.start()
         self._system = system
         try:
@@ -160,9 +162,11 @@ class ContextCore:
             if self.kind == "local":
                 await system.listen("tcp://127.0.0.1:0")
             self._driver = await build_driver(self)
+            await self._observe.start()
         except BaseException:
             if self._event_log is not None:
                 self._event_log.abandon()
+            await self._observe.stop()
             await system.shutdown()
             raise
 
@@ -212,6 +216,7 @@ class ContextCore:
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        await self._observe.stop()
         if self._system is not None:
             await self._system.shutdown()
 
@@ -226,6 +231,7 @@ class ContextCore:
         self.listener_bus.close()
         if self._event_log is not None:
             self._event_log.close()  # after the bus delivered its last event
+        self._observe.close()
 
     def __enter__(self) -> "ContextCore":
         if self._embedded:
@@ -455,6 +461,16 @@ class ContextCore:
     def storage_status(self, rdd: RDDBase) -> Any:
         """Which partitions of a cached RDD are cached where, in memory or on disk."""
         return self._ask("blocks", GetRddStorage(rdd.id)).value
+
+    @property
+    def uiWebUrl(self) -> str | None:
+        """The live UI's address (``http://127.0.0.1:PORT/``), or None when it is off."""
+        return self._observe.ui.url if self._observe.ui is not None else None
+
+    @property
+    def trace_dir(self) -> str | None:
+        """The trace directory (conf ``trace.dir``) this application writes, or None."""
+        return self._observe.trace_dir
 
     @property
     def actor_system(self) -> ActorSystem:

@@ -14,11 +14,12 @@ __all__ = ["Context"]
 class Context(ContextCore):
     """The entry point to sparklet: creates RDDs, broadcasts and accumulators, runs jobs.
 
-    ``Context(master=None, appName=None, conf=None, *, faults=None)``: what is not given comes
+    ``Context(master=None, appName=None, conf=None, *, faults=None, ui=None)``: what is not given comes
     from ``sparklet submit``'s options (``SPARKLET_MASTER``, ``SPARKLET_APP_NAME``,
     ``SPARKLET_CONF``; see runtime/_submit.py), else ``local[*]`` and ``"sparklet"``. Usable as
     ``with`` (blocking actions) and ``async with`` (inside a running loop, with the
-    ``...Async`` actions). ``faults`` is a :class:`FaultPlan` to inject.
+    ``...Async`` actions). ``faults`` is a :class:`FaultPlan` to inject; ``ui=True`` (or a
+    port) serves the live UI at ``sc.uiWebUrl`` (docs/observability.md).
     """
 
     @classmethod

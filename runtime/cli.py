@@ -3,6 +3,7 @@
     sparklet demo [--master M] [--out DIR]        wordcount with an executor killed mid-shuffle, checked
     sparklet submit [--master M] [--conf K=V] script.py [-- ARGS]   run a script, like spark-submit
     sparklet chaos run SCENARIO.toml [--seed N]   run a fault-injection scenario, print its report
+    sparklet trace export|report|show DIR        read a trace directory (see runtime/_cli_trace.py)
     sparklet version                             print the version
 
 ``chaos run`` exits 0 only when the scenario's expectation held (1 when it did not, 2 when
@@ -15,6 +16,7 @@ import argparse
 import sys
 
 from sparklet.runtime._cli_run import add_run_commands
+from sparklet.runtime._cli_trace import add_trace_commands
 
 __all__ = ["main"]
 
@@ -51,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     run.set_defaults(handler=_chaos_run)
     add_run_commands(commands)  # demo, submit (runtime/_cli_run.py)
+    add_trace_commands(commands)
     version = commands.add_parser("version", help="print the version")
     version.set_defaults(handler=_version)
     return parser

@@ -36,6 +36,12 @@ def test_demo_kills_an_executor_mid_shuffle_recovers_and_checks_the_answer(tmp_p
     event_log = out / "spark-events" / summary["application_id"]
     assert f"wrote {event_log}" in result.stdout
     assert event_log.read_text().count("SparkListenerExecutorRemoved") >= 1
+    report, trace = out / "report.html", out / "trace.perfetto.json"
+    assert f"wrote {report}" in result.stdout and f"wrote {trace}" in result.stdout
+    assert "<html" in report.read_text()[:500].lower()
+    from sparklet.runtime._trace_export import validate_trace
+    assert validate_trace(json.loads(trace.read_text())) == []
+    assert any(e.get("ph") == "i" and "exec-0" in json.dumps(e) for e in json.loads(trace.read_text())["traceEvents"])
 
 
 def test_the_demo_corpus_is_zipf_distributed_and_reproducible():

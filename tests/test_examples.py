@@ -132,3 +132,16 @@ def test_web_service_runs_many_jobs_at_once_and_stops_cleanly():
 
 def _is_prime(n: int) -> bool:
     return n >= 2 and all(n % f for f in range(2, int(n ** 0.5) + 1))
+
+
+def test_trace_walkthrough_writes_a_trace_and_exports_both_formats(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "trace_walkthrough.py"), "--dir", str(tmp_path / "trace"), "--master", "inproc[2]"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "job 2: a sum on all executors, the restarted one included" in result.stdout
+    trace = json.loads((tmp_path / "trace" / "trace.json").read_text())
+    assert any(e["ph"] == "i" and e["cat"] == "FaultInjected" for e in trace["traceEvents"])
+    assert (tmp_path / "trace" / "report.html").stat().st_size > 10_000
+    assert f"HTML report:     {tmp_path / 'trace' / 'report.html'}" in result.stdout
