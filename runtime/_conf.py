@@ -59,6 +59,12 @@ def _positive_int(value: Any) -> int:
     return number
 
 
+def _seed(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"expected an integer seed, got {value!r}")
+    return int(value)
+
+
 def _non_negative_float(value: Any) -> float:
     number = float(str(value).removesuffix("s")) if isinstance(value, str) else float(value)
     if number < 0:
@@ -83,6 +89,7 @@ KEYS: dict[str, ConfKey] = {key.name: key for key in [
     ConfKey("speculation", False, _bool, "Re-launch slow tasks on other executors (arrives with the fault-injection issue)."),
     ConfKey("tracing", False, _bool, "Record actor events in the driver (and executors) for tracing."),
     ConfKey("eventLog.file", None, str, "Write the driver's actor events as JSON lines to this file."),
+    ConfKey("sim.seed", 0, _seed, "Seed of the simulated master `sim[N]`: the same seed replays the same run, message for message."),
 ]}
 
 
