@@ -17,6 +17,9 @@
   that must wait for the loop (a task fetching shuffle data, say) calls
   :meth:`SimulatedLoop.run_nested`, which runs the loop until the awaited thing is done;
   if nothing can ever complete it, that is a :class:`SimulationDeadlock`, not a hang.
+  Each executor passed to ``run_in_executor`` behaves as a one-thread pool: while one of
+  its functions waits nested, the next ones wait their turn (a function suspended while
+  holding a lock must not meet another that wants the same lock on the same thread).
 * **The outside world.** Another thread hands work in with :meth:`submit` (the
   simulated ``run_coroutine_threadsafe``) or ``call_soon_threadsafe``. Such work is let
   in one item at a time, only when the simulation is quiescent (no ready callback and no
@@ -86,6 +89,10 @@ class SimulatedLoop(asyncio.BaseEventLoop):
         self._cond = threading.Condition(threading.Lock())
         self._foreground = 0  # submitted work and run_until_complete calls still pending
         self._nested = 0  # run_nested calls in progress
+        # Executors (by id) with a job scheduled or running, and their jobs waiting behind it.
+        # Invariant: every key of _executor_backlog is in _executor_busy.
+        self._executor_busy: set[int] = set()
+        self._executor_backlog: dict[int, list[tuple]] = {}
         self.steps = 0  # callbacks run
         self.choices = 0  # steps where more than one callback was ready
         self._activated = True
@@ -272,27 +279,43 @@ class SimulatedLoop(asyncio.BaseEventLoop):
         return BlockingFuture(self, future)
 
     def run_in_executor(self, executor: Any, func: Callable, *args: Any) -> asyncio.Future:
-        """Run ``func(*args)`` inline, as a ready callback of its own (``executor`` is not used:
-        a simulation has no threads)."""
+        """Run ``func(*args)`` inline, as a ready callback of its own. Each ``executor`` (a
+        pool, or None) is simulated as one worker thread: while one of its functions is
+        suspended in :meth:`run_nested`, its next ones wait, as on a one-thread pool, so
+        they never meet a lock the suspended one holds."""
         self._check_closed()
         future = self.create_future()
-
-        def run() -> None:
-            if future.cancelled():
-                return
-            try:
-                result = func(*args)
-            except (SystemExit, KeyboardInterrupt):
-                raise
-            except BaseException as exc:
-                if not future.cancelled():
-                    future.set_exception(exc)
-            else:
-                if not future.cancelled():
-                    future.set_result(result)
-
-        self.call_soon(run)
+        job = (func, args, future)
+        key = id(executor)
+        if key in self._executor_busy:
+            self._executor_backlog.setdefault(key, []).append(job)
+        else:
+            self._executor_busy.add(key)  # until the job has run (it may wait nested)
+            self.call_soon(self._run_job, key, job)
         return future
+
+    def _run_job(self, key: int, job: tuple) -> None:
+        func, args, future = job
+        try:
+            if not future.cancelled():
+                try:
+                    result = func(*args)
+                except (SystemExit, KeyboardInterrupt):
+                    raise
+                except BaseException as exc:
+                    if not future.cancelled():
+                        future.set_exception(exc)
+                else:
+                    if not future.cancelled():
+                        future.set_result(result)
+        finally:
+            backlog = self._executor_backlog.get(key)
+            if backlog:
+                self.call_soon(self._run_job, key, backlog.pop(0))
+                if not backlog:
+                    del self._executor_backlog[key]
+            else:
+                self._executor_busy.discard(key)
 
     def set_default_executor(self, executor: Any) -> None:
         raise SimulationError("a simulation has no executor threads; run_in_executor runs inline")
@@ -382,6 +405,7 @@ class SimulatedLoop(asyncio.BaseEventLoop):
     def validate_state(self) -> None:
         assert self._foreground >= 0, f"foreground count {self._foreground} < 0"
         assert self._nested >= 0, f"nested count {self._nested} < 0"
+        assert set(self._executor_backlog) <= self._executor_busy, "jobs wait behind an idle executor"
         assert all(type(h) is events.Handle for h in self._ready + self._inbox), "a timer handle among ready callbacks"
         assert all(isinstance(h, events.TimerHandle) for h in self._scheduled), "a plain handle among timers"
         for i in range(1, len(self._scheduled)):

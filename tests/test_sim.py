@@ -233,3 +233,31 @@ def test_outside_work_enters_at_quiescent_points_and_time_stands_still_between()
 def test_a_seed_must_be_an_int():
     with pytest.raises(TypeError, match="seed must be an int"):
         SimulatedLoop("7")  # type: ignore[arg-type]
+
+
+def test_each_executor_is_one_simulated_thread_so_a_lock_held_across_a_wait_is_safe():
+    async def main() -> list[str]:
+        loop = asyncio.get_running_loop()
+        pool, other_pool = object(), object()
+        lock = threading.Lock()  # what a task's thread may hold while it waits for the loop
+        order: list[str] = []
+
+        def holder(name: str) -> None:
+            with lock:
+                order.append(f"{name} in")
+                loop.run_nested(asyncio.sleep(1.0))
+                order.append(f"{name} out")
+
+        def elsewhere() -> None:
+            order.append("other pool ran")
+
+        jobs = [loop.run_in_executor(pool, holder, name) for name in ("a", "b", "c")]
+        jobs.append(loop.run_in_executor(other_pool, elsewhere))
+        await asyncio.gather(*jobs)
+        loop.validate_state()
+        return order
+
+    order = run_simulated(main(), seed=2)
+    held = [o for o in order if o != "other pool ran"]
+    assert held == ["a in", "a out", "b in", "b out", "c in", "c out"]
+    assert order.index("other pool ran") < order.index("c out")

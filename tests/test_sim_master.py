@@ -151,3 +151,14 @@ def test_a_scenario_that_fails_replays_its_failure_too(tmp_path):
     first, second = run_scenario(scenario), run_scenario(scenario)
     assert not first.passed and "InjectedFault" in first.verdict
     assert (first.verdict, first.trace) == (second.verdict, second.trace)
+
+
+def test_several_cores_per_executor_with_broadcasts_and_a_cache():
+    """Tasks of one executor take turns (its pool is one simulated thread), so a task
+    waiting for a broadcast while holding the executor's broadcast lock meets no other."""
+    with Context("sim[2]", "cores", conf={**QUIET, "sim.seed": 8, "executor.cores": 3}) as sc:
+        table = sc.broadcast({i: i * 2 for i in range(100)})
+        cached = sc.parallelize(range(2000), 12).map(lambda x: (x % 13, table.value[x % 100])).cache()
+        assert cached.count() == 2000
+        sums = dict(cached.reduceByKey(operator.add).collect())
+    assert sums == {k: sum(2 * (x % 100) for x in range(2000) if x % 13 == k) for k in range(13)}
