@@ -148,7 +148,7 @@ class SimulatedLoop(asyncio.BaseEventLoop):
         if not ready:
             if self._admit_one():
                 return
-            if self._stopping:
+            if self._stopping and not self._nested:  # a nested wait goes on: its caller needs the result
                 return
             if self._foreground > 0 or self._nested > 0:
                 if scheduled:

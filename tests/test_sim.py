@@ -261,3 +261,26 @@ def test_each_executor_is_one_simulated_thread_so_a_lock_held_across_a_wait_is_s
     held = [o for o in order if o != "other pool ran"]
     assert held == ["a in", "a out", "b in", "b out", "c in", "c out"]
     assert order.index("other pool ran") < order.index("a out"), "another pool waited behind a suspended one"
+
+
+def test_a_nested_wait_finishes_even_when_the_main_coroutine_ends_meanwhile():
+    async def main() -> asyncio.Future:
+        loop = asyncio.get_running_loop()
+
+        started = asyncio.Event()
+
+        def waits() -> str:
+            started.set()
+            return loop.run_nested(asyncio.sleep(10, result="woke"))
+
+        background = loop.run_in_executor(None, waits)
+        await started.wait()  # main ends (and stops the loop) while `waits` is nested
+        return background
+
+    loop = SimulatedLoop(4)
+    try:
+        background = loop.run_until_complete(main())
+        loop.run_until_complete(background)
+        assert background.result() == "woke" and loop.time() == 10
+    finally:
+        loop.close()
