@@ -111,13 +111,12 @@ class ContextCore:
         self._background: set[asyncio.Task] = set()  # owned; awaited or cancelled in _shutdown
         self._stopped = False
         self._saved_random_state: Any = None
-        try:
-            if self.simulated:
-                raise RuntimeError("a simulation runs on its own loop, in its own thread")
-            self._loop = asyncio.get_running_loop()
-        except RuntimeError:
+        # A simulation never embeds: it always runs its own loop, in its own thread.
+        running = None if self.simulated else asyncio._get_running_loop()
+        if running is None:
             self._start_own_loop()
         else:
+            self._loop = running
             self._embedded = True
             self._starting: asyncio.Task | None = self._loop.create_task(self._start(), name="sparklet context start")
 
