@@ -162,3 +162,21 @@ def test_several_cores_per_executor_with_broadcasts_and_a_cache():
         assert cached.count() == 2000
         sums = dict(cached.reduceByKey(operator.add).collect())
     assert sums == {k: sum(2 * (x % 100) for x in range(2000) if x % 13 == k) for k in range(13)}
+
+
+def test_the_chaos_command_replays_the_same_trace_in_fresh_processes():
+    import os
+    import subprocess
+    import sys
+
+    def trace_line(hash_seed: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "sparklet.runtime.cli", "chaos", "run",
+             str(SCENARIOS / "replay_in_simulation.toml"), "--seed", "5"],
+            capture_output=True, text=True, timeout=120, env=dict(os.environ, PYTHONHASHSEED=hash_seed))
+        assert result.returncode == 0, result.stdout + result.stderr
+        return next(line for line in result.stdout.splitlines() if line.startswith("trace:"))
+
+    first = trace_line("1")
+    assert "digest" in first
+    assert trace_line("2") == first
