@@ -57,6 +57,7 @@ def run_with_faults(seed: int) -> tuple[list, list[tuple], list[tuple], list[str
     with Context("sim[2]", "replay", conf={**QUIET, "sim.seed": seed, "tracing": True}, faults=three_fault_plan()) as sc:
         answer = shuffle_job(sc)
         fired = [f.fault.split("(")[0] for f in sc.listener_events(FaultInjected)]
+        sc._loop.validate_state()
         return answer, actor_trace(sc), listener_story(sc), fired
 
 
