@@ -32,16 +32,18 @@ from sparklet.actors._events import EventLog
 from sparklet.actors._fsm import InvalidTransition, StateMachine
 from sparklet.actors._process import ProcessActor, ProcessExited, ProcessHandle, RecycleProcess, spawn_in_process
 from sparklet.actors._ref import ActorRef
+from sparklet.actors import _simenv as simenv
+from sparklet.actors._sim import BlockingFuture, SimulatedLoop, SimulationDeadlock, SimulationError, run_simulated
 from sparklet.actors._system import ActorSystem, DeadLetter, DeadLetters
 from sparklet.actors._tree import tree_snapshot
 
 __all__ = [
     "ACTOR_TRANSITIONS", "Actor", "ActorContext", "ActorKilled", "ActorNameTaken", "ActorNotFound", "ActorRef",
-    "ActorStartFailed", "ActorState", "ActorStopped", "ActorSystem", "AskTimeout", "ChildFailure", "DeferredReply",
+    "ActorStartFailed", "ActorState", "BlockingFuture", "ActorStopped", "ActorSystem", "AskTimeout", "ChildFailure", "DeferredReply",
     "Clock", "Codec", "CodecError", "ConnectionLost", "DeadLetter", "DeadLetters", "EventLog",
     "FrameTooLarge", "HandshakeFailed", "Ignore", "InvalidActorDefinition", "InvalidTransition", "Kill", "Local",
     "MailboxFull", "ManualClock", "MessageRegistry", "ProcessActor", "ProcessExited", "ProcessHandle", "Props", "RecycleProcess", "ProtocolError", "RealClock",
-    "RemoteActorError", "SparkletError", "SparkletInternalError", "StateMachine", "Terminated",
-    "Timers", "UnhandledMessage", "handler", "message", "message_tag", "spawn_in_process",
+    "RemoteActorError", "SimulatedLoop", "SimulationDeadlock", "SimulationError", "SparkletError", "SparkletInternalError", "StateMachine", "Terminated",
+    "Timers", "UnhandledMessage", "handler", "message", "message_tag", "run_simulated", "simenv", "spawn_in_process",
     "tree_snapshot",
 ]

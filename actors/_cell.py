@@ -67,6 +67,18 @@ async def _call(result: Any) -> Any:
     return await result if inspect.isawaitable(result) else result
 
 
+class _OrderedSet(dict):
+    """A set that iterates in insertion order (a dict of keys): watchers are told and
+    deferred replies failed in the same order in every run, so a simulation replays them
+    (a plain set of objects iterates by their addresses)."""
+
+    def add(self, item: Any) -> None:
+        self[item] = None
+
+    def discard(self, item: Any) -> None:
+        self.pop(item, None)
+
+
 def _fail_reply(env: Envelope, exc: BaseException) -> None:
     reply = env[REPLY]
     if reply is not None and not reply.done():
@@ -90,7 +102,7 @@ class Cell:
         self.current: Envelope | None = None
         self.reply_deferred = False  # the current ask is answered later (defer_reply)
         self.children: dict[str, Cell] = {}  # insertion order is start order
-        self.watchers: set = set()
+        self.watchers = _OrderedSet()
         self.timers = Timers(self)
         self.context = ActorContext(self)
         self.restart_count = 0
@@ -99,7 +111,7 @@ class Cell:
         self._waiter: asyncio.Future | None = None
         self._stop_reason: str | None = None
         self._deferred: list[ChildFailure] = []
-        self.deferred_replies: set = set()  # DeferredReply handles not yet completed
+        self.deferred_replies = _OrderedSet()  # DeferredReply handles not yet completed
         self._auto_names = 0
         self.stopped: asyncio.Future = asyncio.get_running_loop().create_future()
 

@@ -11,7 +11,9 @@ Every send, handler start and end, spawn, stop, restart, escalation, dead letter
 * a reply's ``send`` event carries ``reply_to``: the trace id of the request.
 
 Trace ids are 64-bit integers drawn as a random per-system base plus a counter, so ids
-from different processes do not collide in practice and cost no allocation.
+from different processes do not collide in practice and cost no allocation. Under a
+simulation (:mod:`sparklet.actors.simenv`) the base comes from the simulation's seed and
+``ts`` is virtual time, so a replay records the same events with the same ids.
 
 Cost when tracing is off: call sites test ``log.enabled`` (one attribute load) and skip
 everything else, including the trace-id counter. ``benchmarks/`` measures it.
@@ -30,10 +32,10 @@ import itertools
 import json
 import os
 import queue
-import random
 import threading
-import time
 from typing import Any, Iterator
+
+from sparklet.actors import _simenv
 
 __all__ = ["EventLog"]
 
@@ -61,7 +63,7 @@ class EventLog:
         self.pid = os.getpid()
         self.dropped = 0
         self._ids = itertools.count(1)
-        self._id_base = random.getrandbits(30) << 33
+        self._id_base = _simenv.new_random().getrandbits(30) << 33
         self._path = os.fspath(path) if path is not None else None
         self._lines: queue.SimpleQueue | None = None
         self._writer: threading.Thread | None = None
@@ -84,7 +86,7 @@ class EventLog:
         return self._id_base + next(self._ids)
 
     def record(self, kind: str, actor: str | None, **fields: Any) -> dict[str, Any]:
-        event = {"ts": time.time(), "pid": self.pid, "system": self.system, "kind": kind, "actor": actor}
+        event = {"ts": _simenv.time(), "pid": self.pid, "system": self.system, "kind": kind, "actor": actor}
         event.update(fields)
         if len(self._ring) == self._ring.maxlen:
             self.dropped += 1

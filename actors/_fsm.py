@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import collections
 import enum
-import time
 from typing import Any, Generic, Mapping, TypeVar
 
+from sparklet.actors import _simenv
 from sparklet.actors._errors import SparkletInternalError
 
 __all__ = ["InvalidTransition", "StateMachine"]
@@ -45,6 +45,6 @@ class StateMachine(Generic[S]):
         old = self.state
         if new not in self._table.get(old, ()):
             raise InvalidTransition(self.what, old, new, list(self.history))
-        self.history.append((old, new, cause, time.monotonic()))
+        self.history.append((old, new, cause, _simenv.monotonic()))  # virtual in a simulation
         self.state = new
         return old

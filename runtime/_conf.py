@@ -66,6 +66,12 @@ def _port(value: Any) -> int:
     return number
 
 
+def _seed(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"expected an integer seed, got {value!r}")
+    return int(value)
+
+
 def _non_negative_float(value: Any) -> float:
     number = float(str(value).removesuffix("s")) if isinstance(value, str) else float(value)
     if number < 0:
@@ -95,6 +101,7 @@ KEYS: dict[str, ConfKey] = {key.name: key for key in [
     ConfKey("ui.enabled", False, _bool, "Serve the live UI (pages and a JSON API) from the driver while the application runs."),
     ConfKey("ui.port", None, _port, "Port of the live UI; setting it turns the UI on (default: any free port; the address is `sc.uiWebUrl`)."),
     ConfKey("ui.host", "127.0.0.1", str, "Address the live UI listens on (loopback unless told otherwise)."),
+    ConfKey("sim.seed", 0, _seed, "Seed of the simulated master `sim[N]`: the same seed replays the same run, message for message."),
 ]}
 
 

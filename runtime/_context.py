@@ -15,7 +15,12 @@ Two ways to live:
 Masters: ``local[N]`` / ``local[*]`` (default): N executor processes with
 ``executor.cores`` task slots each, connected to the driver by the actor transport;
 ``inproc[N]``: N executors as actors in the driver's loop, running tasks in worker
-threads (for embedding, tests and debugging).
+threads (for embedding, tests and debugging); ``sim[N]``: ``inproc[N]`` on a
+:class:`~sparklet.actors.SimulatedLoop` seeded by ``sim.seed`` (virtual time, seeded
+interleavings, task code inline on the loop): a run replays exactly from its seed.
+The simulated context always runs its loop in its own thread, even when created inside
+a running loop, and the caller's blocking calls enter the simulation through
+:meth:`SimulatedLoop.submit`, one at a time, at quiescent points.
 """
 
 from __future__ import annotations
@@ -25,13 +30,14 @@ import concurrent.futures
 import contextvars
 import itertools
 import os
+import random
 import re
 import threading
 import time
 import uuid
 from typing import Any, Callable, Coroutine, Iterator, Sequence
 
-from sparklet.actors import ActorSystem, Local
+from sparklet.actors import ActorSystem, Local, SimulatedLoop, simenv
 from sparklet.rdd._base import ActionInLoopError, RDDBase, TaskContext
 from sparklet.runtime._conf import Conf
 from sparklet.runtime._faults import FaultPlan
@@ -50,17 +56,19 @@ from sparklet.runtime._submit import submitted_defaults
 
 __all__ = ["ContextCore", "parse_master"]
 
-_MASTER = re.compile(r"^(local|inproc)(?:\[(\*|\d+)\])?$")
+_MASTER = re.compile(r"^(local|inproc|sim)(?:\[(\*|\d+)\])?$")
 
 # PySpark's local properties are per thread; ours follow the thread *and* the asyncio task.
 _local_properties: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("sparklet_local_properties", default={})
 
 
 def parse_master(master: str) -> tuple[str, int]:
-    """``("local" | "inproc", executors)`` from ``local``, ``local[4]``, ``local[*]``, ``inproc[2]``."""
+    """``("local" | "inproc" | "sim", executors)`` from ``local``, ``local[4]``, ``local[*]``,
+    ``inproc[2]``, ``sim[2]``."""
     match = _MASTER.match(master.strip()) if isinstance(master, str) else None
     if match is None:
-        raise ValueError(f"master must be local, local[N], local[*], inproc, inproc[N] or inproc[*]; got {master!r}")
+        raise ValueError(f"master must be local, local[N], local[*], inproc, inproc[N], inproc[*], sim or sim[N]; "
+                         f"got {master!r}")
     kind, count = match.groups()
     if count is None:
         return kind, 1
@@ -92,12 +100,16 @@ class ContextCore:
         self.applicationId = f"app-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
         self._event_log = self._new_event_log() if self.conf["eventLog.enabled"] else None
         self.checkpoint_dir: str | None = None
-        self.listener_bus = ListenerBus()
+        # sim[N]: the in-process master on a seeded simulated loop (see actors/_sim.py).
+        self.simulated = self.kind == "sim"
+        self.sim_seed: int = self.conf["sim.seed"]
+        self.listener_bus = ListenerBus(inline=self.simulated)
         self._progress = ConsoleProgressBar(enabled=self.conf["ui.showConsoleProgress"])
         self.listener_bus.add_internal(self._progress.on_event)
         self._observe = Observability(self, ui)  # trace dir and live UI; before any event is posted
         if faults:
-            self.listener_bus.post(FaultPlanRecorded(time.time(), faults.seed, tuple(faults.describe())))
+            recorded = simenv.EPOCH if self.simulated else time.time()  # virtual time 0 in a simulation
+            self.listener_bus.post(FaultPlanRecorded(recorded, faults.seed, tuple(faults.describe())))
         self._accumulators = AccumulatorRegistry()
         self._rdd_ids = itertools.count()
         self._shuffle_ids = itertools.count()
@@ -110,11 +122,13 @@ class ContextCore:
         self._thread: threading.Thread | None = None
         self._background: set[asyncio.Task] = set()  # owned; awaited or cancelled in _shutdown
         self._stopped = False
-        try:
-            self._loop = asyncio.get_running_loop()
-        except RuntimeError:
+        self._saved_random_state: Any = None
+        # A simulation never embeds: it always runs its own loop, in its own thread.
+        running = None if self.simulated else asyncio._get_running_loop()
+        if running is None:
             self._start_own_loop()
         else:
+            self._loop = running
             self._embedded = True
             self._starting: asyncio.Task | None = self._loop.create_task(self._start(), name="sparklet context start")
         with ContextCore._running_lock:
@@ -127,11 +141,14 @@ class ContextCore:
         holder: dict[str, Any] = {}
 
         def run() -> None:
-            try:
-                import uvloop
-                loop = uvloop.new_event_loop()
-            except ImportError:
-                loop = asyncio.new_event_loop()
+            if self.simulated:
+                loop: asyncio.AbstractEventLoop = SimulatedLoop(self.sim_seed)
+            else:
+                try:
+                    import uvloop
+                    loop = uvloop.new_event_loop()
+                except ImportError:
+                    loop = asyncio.new_event_loop()
             holder["loop"] = loop
             asyncio.set_event_loop(loop)
             ready.set()
@@ -144,11 +161,17 @@ class ContextCore:
         ready.wait()
         self._loop = holder["loop"]
         self._starting = None
+        if self.simulated:
+            # User code (closures run inline on the loop) draws from Python's global
+            # generator too: seed it, and give the caller's state back at stop().
+            self._saved_random_state = random.getstate()
+            random.seed(self.sim_seed)
         try:
-            asyncio.run_coroutine_threadsafe(self._start(), self._loop).result()
+            self._submit(self._start()).result()
         except BaseException:
             self._stop_own_loop()
             self._release_threads()
+            self._restore_random_state()
             raise
 
     async def _start(self) -> None:
@@ -190,10 +213,11 @@ class ContextCore:
         if self._embedded:
             raise ActionInLoopError("stop() blocks; inside a running event loop use `await sc.stopAsync()`")
         try:
-            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result()
+            self._submit(self._shutdown()).result()
         finally:
             self._stop_own_loop()
             self._release_threads()
+            self._restore_random_state()
 
     async def stopAsync(self) -> None:
         """Awaitable twin of stop()."""
@@ -225,6 +249,30 @@ class ContextCore:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join()
             self._thread = None
+
+    def _submit(self, coroutine: Coroutine) -> concurrent.futures.Future:
+        """Run ``coroutine`` on the context's loop from another thread. A simulation lets it
+        in at a quiescent point and moves virtual time only while such work is pending."""
+        if self.simulated:
+            return self._loop.submit(coroutine)
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+
+    def _restore_random_state(self) -> None:
+        if self._saved_random_state is not None:
+            random.setstate(self._saved_random_state)
+            self._saved_random_state = None
+
+    def _wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Block until ``predicate()`` holds or ``timeout`` seconds pass (virtual seconds
+        under a simulation, where time moves only while someone waits); whether it held."""
+        async def poll() -> bool:
+            deadline = self._loop.time() + timeout
+            while not predicate():
+                if self._loop.time() >= deadline:
+                    return False
+                await asyncio.sleep(0.05)
+            return True
+        return self._block(poll())
 
     def _release_threads(self) -> None:
         self._user_pool.shutdown(wait=True)
@@ -285,7 +333,7 @@ class ContextCore:
         (the driver's actors live on one loop; cancelling the caller cancels it there too)."""
         if asyncio.get_running_loop() is self._loop:
             return await coroutine
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, self._loop))
+        return await asyncio.wrap_future(self._submit(coroutine))
 
     async def _run_job(self, rdd: RDDBase, func: Callable, partitions: Sequence[int] | None, properties: dict) -> list[Any]:
         await self._ready()
@@ -330,7 +378,7 @@ class ContextCore:
             raise ActionInLoopError(
                 f"{twin.removesuffix('Async')}() blocks; inside a running event loop use `await rdd.{twin}()`"
             )
-        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        future = self._submit(coroutine)
         try:
             return future.result()
         except KeyboardInterrupt:

@@ -7,7 +7,7 @@ events, and hands task sets to the ``TaskScheduler`` and job outcomes to the job
 
 from __future__ import annotations
 
-import time
+from sparklet.actors import simenv as time  # time() and monotonic() follow a simulation's virtual clock
 from typing import Any
 
 from sparklet.actors import Actor, ActorRef, Local, handler

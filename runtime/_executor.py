@@ -17,6 +17,11 @@ pickles, the exception itself.
 Killing a task sets its context's ``killed`` flag and raises :class:`TaskKilled` in its
 thread at the next bytecode boundary (a task inside a long C call finishes that call
 first); its outcome is reported as ``killed`` and its result discarded.
+
+On a :class:`~sparklet.actors.SimulatedLoop` (the ``sim[N]`` master) there are no worker
+threads: ``run_in_executor`` runs a task inline on the loop, and where a task would wait
+for the loop from its thread (fetching shuffle data, a broadcast, map statuses) it runs
+the loop nested instead (``SimulatedLoop.run_nested``). A kill then only sets the flag.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import threading
 import time
 from typing import Any
 
-from sparklet.actors import Actor, ActorRef, SparkletError, handler
+from sparklet.actors import Actor, ActorRef, SimulatedLoop, SparkletError, handler
 from sparklet.rdd import StorageLevel, TaskContext
 from sparklet.runtime._blocks import BlockManager, BlockStatus
 from sparklet.runtime._messages import (
@@ -50,6 +55,7 @@ __all__ = ["Executor", "TaskKilled", "ExecutorEnv"]
 
 
 _KILLED_BEFORE_START = object()  # a running slot's thread field when the kill beat the start
+_INLINE = object()  # a running slot's thread field for a task run inline by a simulated loop
 
 
 class ResultTooLarge(Exception):
@@ -126,6 +132,7 @@ class Executor(Actor):
         system = self.context.system
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
+        self._inline = isinstance(self._loop, SimulatedLoop)  # tasks run inline, waits run the loop nested
         self.scheduler: ActorRef = system.ref_for(self._driver_address, self._scheduler_path)
         self.driver_blocks: ActorRef = system.ref_for(self._driver_address, self._blocks_path)
         self.map_output_tracker: ActorRef = system.ref_for(self._driver_address, self._map_outputs_path)
@@ -164,12 +171,16 @@ class Executor(Actor):
 
     def call_from_thread(self, awaitable: Any) -> Any:
         """Await ``awaitable`` on the executor's loop from a task thread."""
+        if self._inline:
+            return self._loop.run_nested(awaitable)
         async def run() -> Any:
             return await awaitable
         return wait_interruptibly(asyncio.run_coroutine_threadsafe(run(), self._loop))
 
     def ask_from_thread(self, ref: ActorRef, message: Any, timeout: float = 120.0) -> Any:
         """Send an ask from a task thread; returns a concurrent future of the reply."""
+        if self._inline:
+            return self._loop.blocking(ref.ask_nowait(message, timeout=timeout))
         async def ask() -> Any:
             return await ref.ask(message, timeout=timeout)
         return asyncio.run_coroutine_threadsafe(ask(), self._loop)
@@ -208,7 +219,7 @@ class Executor(Actor):
             slot = self._running.get(msg.task_id)
             if slot is None or slot[0] is _KILLED_BEFORE_START:
                 raise TaskKilled(f"task {msg.task_id} was killed before it started")
-            slot[0] = threading.get_ident()
+            slot[0] = _INLINE if self._inline else threading.get_ident()
         context: TaskContext | None = None
         try:
             if binary is None:
@@ -263,9 +274,18 @@ class Executor(Actor):
             self._report_fault(index, fault, where)
             if fault.kind == "raise":
                 raise InjectedFault(f"{fault.message} [{fault.describe()} at {where}]")
+            if self._inline:
+                self._loop.run_nested(self._stall(fault.seconds, context))
+                continue
             deadline = time.monotonic() + fault.seconds  # hang or slow: short sleeps, so a kill lands
             while time.monotonic() < deadline and not context.killed:
                 time.sleep(0.02)
+
+    async def _stall(self, seconds: float, context: TaskContext) -> None:
+        """A hang or slow fault in a simulation: virtual seconds, cut short by a kill."""
+        deadline = self._loop.time() + seconds
+        while self._loop.time() < deadline and not context.killed:
+            await asyncio.sleep(min(0.02, deadline - self._loop.time()))
 
     def _executor_faults(self, point: str, value: int, where: str) -> None:
         """On the loop thread, at one of the executor's fault points."""
@@ -318,6 +338,8 @@ class Executor(Actor):
         with self._running_lock:
             slot = self._running.get(msg.task_id)
         killed = slot is None or slot[0] is _KILLED_BEFORE_START or (slot[1] is not None and slot[1].killed)
+        if killed and not future.cancelled():
+            future.exception()  # a killed task's TaskKilled is its outcome, not an unretrieved error
         self._completed += 1
         exc = None if future.cancelled() else future.exception()  # retrieved even when killed: no stray log
         if future.cancelled() or killed:
@@ -365,8 +387,8 @@ class Executor(Actor):
             if slot[0] is None:
                 slot[0] = _KILLED_BEFORE_START  # it sees this when it starts; its status still goes out
                 return
-            if slot[0] is _KILLED_BEFORE_START:
-                return
+            if slot[0] is _KILLED_BEFORE_START or slot[0] is _INLINE:
+                return  # inline (simulated) tasks cannot be interrupted: the flag says it
             ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(slot[0]), ctypes.py_object(TaskKilled))
 
     # -- blocks, broadcasts, heartbeats -------------------------------------------------------------

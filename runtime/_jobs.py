@@ -9,7 +9,7 @@ registry so that a restarted scheduler does not lose who is waiting.
 
 from __future__ import annotations
 
-import time
+from sparklet.actors import simenv as time  # time() and monotonic() follow a simulation's virtual clock
 from typing import Any
 
 from sparklet.actors import Actor, ActorRef, DeferredReply, Local, handler

@@ -6,7 +6,8 @@ The schedulers post :class:`JobStart`, :class:`StageSubmitted`, :class:`TaskStar
 ordered, bounded log at once (the scheduler posts a job's last events before it answers
 the job), so the whole story of an action can be read as soon as it returns:
 ``sc.listener_events()``. Callbacks added with ``sc.addListener(fn)`` run on the bus's
-own single thread, in order, never on the event loop.
+own single thread, in order, never on the event loop; under the simulated master
+(``sim[N]``) they run inline, on the posting thread, so they take part in the replay.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import concurrent.futures
 import dataclasses
 import logging
 import threading
-import time
 from typing import Any, Callable
+
+from sparklet.actors import simenv
 
 __all__ = [
     "SchedulerEvent", "JobStart", "JobEnd", "StageSubmitted", "StageCompleted", "TaskStart", "TaskEnd",
@@ -121,13 +123,14 @@ class ExecutorRemoved(SchedulerEvent):
 class ListenerBus:
     """An ordered, bounded log of scheduler events plus user callbacks on one thread."""
 
-    def __init__(self, capacity: int = 200_000) -> None:
+    def __init__(self, capacity: int = 200_000, *, inline: bool = False) -> None:
         # Invariant: events appear in the order they were posted; at most `capacity` kept.
         self._log: collections.deque[SchedulerEvent] = collections.deque(maxlen=capacity)
         self._lock = threading.Lock()
         self._listeners: list[Callable[[SchedulerEvent], Any]] = []
         self._internal: list[Callable[[SchedulerEvent], Any]] = []
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._inline = inline  # call listeners on the posting thread (a simulation has no threads)
 
     def post(self, event: SchedulerEvent) -> None:
         with self._lock:
@@ -135,7 +138,9 @@ class ListenerBus:
             listeners = list(self._listeners)
         for callback in self._internal:
             callback(event)  # our own (progress bar): cheap, on the posting thread
-        if listeners:
+        if listeners and self._inline:
+            self._dispatch(listeners, event)
+        elif listeners:
             if self._pool is None:
                 self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="sparklet-listener-bus")
             self._pool.submit(self._dispatch, listeners, event)
@@ -178,4 +183,4 @@ class ListenerBus:
 
 
 def now() -> float:
-    return time.time()
+    return simenv.time()

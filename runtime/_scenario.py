@@ -23,11 +23,17 @@ The module is looked up next to the scenario file first, then on ``sys.path``. R
 scenario runs the pipeline once without faults (the reference) and once with them, and
 reports what the faults did: which fired, how many tasks ran again, which stages were
 resubmitted, which actors restarted, how long recovery took, and the verdict.
+
+With ``master = "sim[N]"`` the runs happen in a deterministic simulation seeded by the
+scenario's seed (``--seed`` overrides it; ``[conf] "sim.seed"`` sets it apart from the
+fault plan's), with tracing on: the report carries the faulted run's actor trace and its
+digest, and running the scenario again with the same seed replays that trace exactly.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
 import os
 import sys
@@ -125,6 +131,13 @@ class ScenarioReport:
     restarts: dict[str, int]
     recovery_seconds: float | None
     run_seconds: float
+    # sim[N] only: the faulted run's actor events as (kind, actor, message type, trace id)
+    trace: list[tuple] | None = None
+
+    @property
+    def trace_digest(self) -> str | None:
+        """A short hash of :attr:`trace`: equal digests, identical replays."""
+        return None if self.trace is None else hashlib.sha256(repr(self.trace).encode()).hexdigest()[:16]
 
     def render(self) -> str:
         lines = [f"scenario: {self.scenario.name}", f"master:   {self.scenario.master}   seed: {self.scenario.plan.seed}",
@@ -137,6 +150,9 @@ class ScenarioReport:
         lines.append("restarts: " + (", ".join(f"{a} x{n}" for a, n in sorted(self.restarts.items())) or "none"))
         recovery = f"{self.recovery_seconds:.2f}s" if self.recovery_seconds is not None else "n/a"
         lines.append(f"recovery time: {recovery} (first fault to the end of its job); run time {self.run_seconds:.2f}s")
+        if self.trace is not None:
+            lines.append(f"trace:    {len(self.trace)} actor events, digest {self.trace_digest} "
+                         f"(simulated: the same seed replays it exactly)")
         lines.append(f"verdict: {'PASS' if self.passed else 'FAIL'} - {self.verdict}")
         return "\n".join(lines)
 
@@ -155,19 +171,21 @@ def _wait_for_executors(sc: Context, timeout: float = 15.0) -> None:
     """Until every executor that was removed has registered again (its supervisor restarts
     it with backoff): only then are the restart counts final. A killed executor may not be
     noticed yet when the job ends, so the plain count of live executors is not enough."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def back() -> bool:
         removed = len(sc.listener_events(ExecutorRemoved))
         registered = len(sc.listener_events(ExecutorRegistered))
         killed = any(f.fault.startswith("kill_executor") for f in sc.listener_events(FaultInjected))
-        if registered >= sc.executor_count + removed and (removed or not killed):
-            return
-        time.sleep(0.05)
+        return registered >= sc.executor_count + removed and bool(removed or not killed)
+
+    sc._wait_until(back, timeout)  # on the context's loop: in a simulation, time moves while it waits
 
 
 def run_scenario(scenario: Scenario) -> ScenarioReport:
     pipeline = scenario.pipeline_function()
     conf = {"ui.showConsoleProgress": False, **scenario.conf}
+    simulated = scenario.master.strip().startswith("sim")
+    if simulated:
+        conf = {"sim.seed": scenario.plan.seed, "tracing": True, **conf}
     reference: Any = None
     if scenario.expect_result:
         with Context(scenario.master, f"{scenario.name} (reference)", conf=conf) as sc:
@@ -192,6 +210,8 @@ def run_scenario(scenario: Scenario) -> ScenarioReport:
             ends = [e.time for e in sc.listener_events(JobEnd) if e.time >= fired[0].time]
             recovery = (max(ends) - fired[0].time) if ends else None
         restarts = _restarts(sc)
+        trace = ([(e["kind"], e["actor"], e.get("msg"), e.get("id")) for e in sc.actor_system.events]
+                 if simulated else None)
     if scenario.expect_result:
         passed = error is None and outcome == reference
         verdict = ("same result as the fault-free run" if passed else
@@ -202,4 +222,4 @@ def run_scenario(scenario: Scenario) -> ScenarioReport:
         verdict = (f"failed with {scenario.expect_error}, as expected" if passed else
                    f"expected {scenario.expect_error}, got " + (f"{type(error).__name__}: {error}" if error else "success"))
     return ScenarioReport(scenario, passed, verdict, [f"{f.fault} at {f.where}" for f in fired],
-                          sum(n - 1 for n in attempts.values()), resubmitted, restarts, recovery, run_seconds)
+                          sum(n - 1 for n in attempts.values()), resubmitted, restarts, recovery, run_seconds, trace)

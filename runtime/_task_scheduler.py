@@ -11,7 +11,7 @@ silent for ``network.timeout`` seconds; its running tasks are resubmitted elsewh
 from __future__ import annotations
 
 import pickle
-import time
+from sparklet.actors import simenv as time  # time() and monotonic() follow a simulation's virtual clock
 from typing import Any
 
 from sparklet.actors import Actor, ActorRef, DeferredReply, Local, RecycleProcess, Terminated, handler
@@ -232,7 +232,9 @@ class TaskScheduler(Actor):
             self._dag.tell(SchedulerEvent(Local(event)))
         self._forget_finished_task_sets()
         deadline = self.core.next_locality_deadline()
-        if deadline is not None:
+        # Only while a core is free: with every core busy an expired deadline re-armed a zero
+        # delay for ever (a busy loop; under a simulation, virtual time could not move).
+        if deadline is not None and any(e.cores > len(e.running) for e in self.core.executors.values()):
             self.timers.start_single("revive", ReviveOffers(), max(0.0, deadline - time.monotonic()))
 
     def _launch(self, launch: LaunchTask) -> None:

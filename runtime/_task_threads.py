@@ -24,12 +24,14 @@ class TaskKilled(Exception):
 _SLICE = 0.05  # seconds: how late a kill may land on a waiting task
 
 
-def wait_interruptibly(future: concurrent.futures.Future) -> Any:
+def wait_interruptibly(future: Any) -> Any:
     """``future.result()``, in slices, so an asynchronous ``TaskKilled`` lands promptly.
 
     An abandoned wait leaves the future alone: it is an ask on the executor's loop, which
     ends by itself (answer or timeout). Cancelling it from this thread could drop its
     coroutine before it ever ran ("coroutine was never awaited")."""
+    if not isinstance(future, concurrent.futures.Future):
+        return future.result()  # a simulation's BlockingFuture: inline code, nothing to interrupt
     while True:
         done, _ = concurrent.futures.wait((future,), timeout=_SLICE)
         if done:

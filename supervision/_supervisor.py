@@ -82,7 +82,6 @@ Choices and gaps
 from __future__ import annotations
 
 import random as _random
-import uuid
 from typing import Any, Iterable, Sequence
 
 import cloudpickle
@@ -97,6 +96,7 @@ from sparklet.actors import (
     Props,
     Terminated,
     handler,
+    simenv,
 )
 from sparklet.supervision._child import Child, ChildState, RestartJob
 from sparklet.supervision._errors import (
@@ -167,13 +167,13 @@ class Supervisor(Actor):
         self._specs = check_children(flags, specs)
         self._simple = flags.strategy == "simple_one_for_one"
         self._decider: Decider = decider or default_decider
-        self._rng = rng or _random.Random()
+        self._rng = rng or simenv.new_random()  # seeded under a simulation, so backoff jitter replays
         # Invariant: insertion order is start order; key == record.spec.id (1).
         self._children: dict[str, Child] = {}
         # Invariant: disjoint, non-empty; each record in a job is RESTARTING with job set (3, 5).
         self._jobs: dict[str, RestartJob] = {}
         self._intensity = RestartIntensity(flags.intensity, flags.period)
-        self._epoch = uuid.uuid4().hex[:8]  # job keys of a previous instance are stale
+        self._epoch = simenv.token_hex(4)  # job keys of a previous instance are stale
         self._job_seq = 0
         self._dynamic_seq = 0
 
