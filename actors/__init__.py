@@ -29,6 +29,7 @@ from sparklet.actors._errors import (
     SparkletInternalError,
 )
 from sparklet.actors._events import EventLog
+from sparklet.actors._interpose import DELIVER, DROP, Delay, Deliver, Drop, Duplicate, Hold, Interposer, Refuse, Send
 from sparklet.actors._fsm import InvalidTransition, StateMachine
 from sparklet.actors._process import ProcessActor, ProcessExited, ProcessHandle, RecycleProcess, spawn_in_process
 from sparklet.actors._ref import ActorRef
@@ -37,6 +38,7 @@ from sparklet.actors._system import ActorSystem, DeadLetter, DeadLetters
 __all__ = [
     "ACTOR_TRANSITIONS", "Actor", "ActorContext", "ActorKilled", "ActorNameTaken", "ActorNotFound", "ActorRef",
     "ActorStartFailed", "ActorState", "ActorStopped", "ActorSystem", "AskTimeout", "ChildFailure", "DeferredReply",
+    "DELIVER", "DROP", "Delay", "Deliver", "Drop", "Duplicate", "Hold", "Interposer", "Refuse", "Send",
     "Clock", "Codec", "CodecError", "ConnectionLost", "DeadLetter", "DeadLetters", "EventLog",
     "FrameTooLarge", "HandshakeFailed", "Ignore", "InvalidActorDefinition", "InvalidTransition", "Kill", "Local",
     "MailboxFull", "ManualClock", "MessageRegistry", "ProcessActor", "ProcessExited", "ProcessHandle", "Props", "RecycleProcess", "ProtocolError", "RealClock",
