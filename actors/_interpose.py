@@ -29,7 +29,8 @@ cost on the send path is the one flag test that tracing and strict mode already 
 Invariants: a held or delayed message is delivered at most once per copy, through the
 same delivery path it would have taken (its place in the mailbox is decided when it is
 released); ``uninstall`` (``system.interpose(None)``) cancels every pending delay and
-releases every gate, so nothing stays held past an interposer's life.
+releases every gate, so nothing stays held past an interposer's life (a system that shuts
+down drops them instead, and calls the interposer's optional ``close()`` either way).
 Review checklist: tests/test_interpose.py (one test per decision, local and remote).
 """
 
@@ -189,14 +190,23 @@ class Interposition:
     def gates(self) -> list[str]:
         return [gate for gate, held in self._gates.items() if held]
 
-    def uninstall(self) -> None:
-        """Cancel pending delays (those messages are delivered now) and open every gate."""
+    def uninstall(self, deliver: bool = True) -> None:
+        """Close the interposer (its optional ``close()``), cancel pending delays and empty
+        every gate: what they kept is delivered now, or, when the system is shutting down
+        (``deliver=False``), dropped."""
+        close = getattr(self.interposer, "close", None)
+        if callable(close):
+            close()
         timers, self._timers = self._timers, {}
-        for handle, deliver in timers.items():
+        for handle, late in timers.items():
             handle.cancel()
-            deliver()
+            if deliver:
+                late()
         for gate in list(self._gates):
-            self.release(gate)
+            if deliver:
+                self.release(gate)
+            else:
+                self._gates.pop(gate)
 
     def statistics(self) -> dict[str, Any]:
         return {**self.counts, "held": self.held(), "delayed": len(self._timers)}

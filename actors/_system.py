@@ -180,6 +180,10 @@ class ActorSystem:
             return
         self._state = "stopping"
         self._shutdown_done = asyncio.get_running_loop().create_future()
+        if self._interposition is not None:
+            interposition, self._interposition = self._interposition, None
+            self._update_plain()
+            interposition.uninstall(deliver=False)
         try:
             for guardian in (self._user, self._system):
                 if guardian is not None:
@@ -340,6 +344,11 @@ class ActorSystem:
         if previous is not None:
             previous.uninstall()
 
+    @property
+    def interposer(self) -> Interposer | None:
+        """The installed interposer, if any."""
+        return self._interposition.interposer if self._interposition is not None else None
+
     def release(self, gate: str, order: Any = None) -> int:
         """Deliver the messages the interposer held behind ``gate`` (in send order, or in
         ``order``, a permutation of their indices); returns how many."""
@@ -348,6 +357,10 @@ class ActorSystem:
     def held(self, gate: str | None = None) -> int:
         """How many messages the interposer holds behind ``gate`` (all gates when None)."""
         return self._interposition.held(gate) if self._interposition is not None else 0
+
+    def interposition_statistics(self) -> dict[str, Any]:
+        """Decisions taken so far by kind, and how many messages are held or delayed now."""
+        return self._interposition.statistics() if self._interposition is not None else {}
 
     def cut_link(self, address: str, seconds: float) -> None:
         """Cut the connection to the system at ``address`` for ``seconds``: it closes now

@@ -36,6 +36,7 @@ from sparklet.rdd._base import ActionInLoopError, RDDBase, TaskContext
 from sparklet.runtime._conf import Conf
 from sparklet.runtime._faults import FaultPlan
 from sparklet.runtime._driver import build_driver
+from sparklet.runtime._msgfaults import install_in_driver as install_message_faults
 from sparklet.runtime._listener import FaultPlanRecorded, ListenerBus, SchedulerEvent
 from sparklet.runtime._messages import (
     CancelAllJobs, CancelJob, CancelJobGroup, DestroyBroadcast, GetRddStorage, ListExecutors, PutBroadcast,
@@ -144,6 +145,7 @@ class ContextCore:
         try:
             if self.kind == "local":
                 await system.listen("tcp://127.0.0.1:0")
+            install_message_faults(self)  # before any executor starts: message faults apply from the first message
             self._driver = await build_driver(self)
         except BaseException:
             await system.shutdown()
