@@ -13,8 +13,9 @@ decision:
 ``Duplicate(copies)``  deliver ``copies`` times (a reply only completes its ask once)
 ``Hold(gate)``         keep it until ``system.release(gate)``; held messages are
                        released in send order, or in a given permutation (reorder)
-``Refuse(reason)``     fail it as a lost connection would: an ask fails at once with
-                       :class:`ConnectionLost`, a tell or reply becomes a dead letter
+``Refuse(reason)``     fail it as a lost connection would: an ask (or the ask a reply
+                       answers) fails at once with :class:`ConnectionLost`, a tell
+                       becomes a dead letter
 =====================  ================================================================
 
 ``send`` is a :class:`Send`: sender path (``None`` from outside any actor), recipient
@@ -30,7 +31,8 @@ Invariants: a held or delayed message is delivered at most once per copy, throug
 same delivery path it would have taken (its place in the mailbox is decided when it is
 released); ``uninstall`` (``system.interpose(None)``) cancels every pending delay and
 releases every gate, so nothing stays held past an interposer's life (a system that shuts
-down drops them instead, and calls the interposer's optional ``close()`` either way).
+down refuses them instead: a held ask fails rather than hang; the interposer's optional
+``close()`` is called either way).
 Review checklist: tests/test_interpose.py (one test per decision, local and remote).
 """
 
@@ -116,9 +118,10 @@ class Interposition:
             raise TypeError(f"an interposer needs a decide(send) method, got {interposer!r}")
         self._system = system
         self.interposer = interposer
-        self._gates: dict[str, list[Callable[[], None]]] = {}  # gate -> deliveries, in send order
-        # pending Delay handle -> its delivery; Invariant: empty after uninstall
-        self._timers: dict[Any, Callable[[], None]] = {}
+        # gate -> (deliver, refuse) of each held message, in send order
+        self._gates: dict[str, list[tuple[Callable[[], None], Callable[[], None]]]] = {}
+        # pending Delay handle -> (deliver, refuse); Invariant: empty after uninstall
+        self._timers: dict[Any, tuple[Callable[[], None], Callable[[], None]]] = {}
         self.counts = {"deliver": 0, "drop": 0, "delay": 0, "duplicate": 0, "hold": 0, "refuse": 0, "released": 0}
 
     def intercept(self, send: Send, deliver: Callable[[], None], refuse: Callable[[str], None]) -> bool:
@@ -145,14 +148,14 @@ class Interposition:
                 self._safely(deliver, send)
 
             handle = self._system.clock.call_later(decision.seconds, later)
-            self._timers[handle] = lambda: self._safely(deliver, send)
+            self._timers[handle] = (lambda: self._safely(deliver, send), self._shutting_down(refuse))
         elif kind is Duplicate:
             self.counts["duplicate"] += 1
             for _ in range(decision.copies):
                 self._safely(deliver, send)
         elif kind is Hold:
             self.counts["hold"] += 1
-            self._gates.setdefault(decision.gate, []).append(lambda: self._safely(deliver, send))
+            self._gates.setdefault(decision.gate, []).append((lambda: self._safely(deliver, send), self._shutting_down(refuse)))
         elif kind is Refuse:
             self.counts["refuse"] += 1
             refuse(decision.reason)
@@ -166,6 +169,10 @@ class Interposition:
             deliver()
         except Exception as exc:  # e.g. the transport closed meanwhile: like any late send, it is lost
             log.warning("late delivery of %s to %s failed: %r", send.message_type, send.recipient, exc)
+
+    @staticmethod
+    def _shutting_down(refuse: Callable[[str], None]) -> Callable[[], None]:
+        return lambda: refuse("the actor system shut down while the interposer held it")
 
     def held(self, gate: str | None = None) -> int:
         """How many messages wait behind ``gate`` (all gates when None)."""
@@ -183,7 +190,7 @@ class Interposition:
                 raise ValueError(f"release({gate!r}): order must be a permutation of range({len(held)}), got {list(order)}")
             held = [held[i] for i in order]
         self.counts["released"] += len(held)
-        for deliver in held:
+        for deliver, _ in held:
             deliver()
         return len(held)
 
@@ -193,20 +200,20 @@ class Interposition:
     def uninstall(self, deliver: bool = True) -> None:
         """Close the interposer (its optional ``close()``), cancel pending delays and empty
         every gate: what they kept is delivered now, or, when the system is shutting down
-        (``deliver=False``), dropped."""
+        (``deliver=False``), refused (held asks fail at once rather than hang)."""
         close = getattr(self.interposer, "close", None)
         if callable(close):
             close()
         timers, self._timers = self._timers, {}
-        for handle, late in timers.items():
+        for handle, (late, refused) in timers.items():
             handle.cancel()
-            if deliver:
-                late()
+            (late if deliver else refused)()
         for gate in list(self._gates):
             if deliver:
                 self.release(gate)
             else:
-                self._gates.pop(gate)
+                for _, refused in self._gates.pop(gate):
+                    refused()
 
     def statistics(self) -> dict[str, Any]:
         return {**self.counts, "held": self.held(), "delayed": len(self._timers)}

@@ -175,7 +175,8 @@ class LocalActorRef(ActorRef):
 
 
 def refuse(system: "ActorSystem", env: Envelope, path: str, reason: str) -> None:
-    """Fail a send as a lost connection would: the ask with ConnectionLost, a tell to dead letters."""
+    """Fail a send as a lost connection would: an ask (or the reply to one) with
+    ConnectionLost, a tell to dead letters."""
     reply = env[REPLY]
     if reply is not None:
         if not reply.done():

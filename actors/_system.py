@@ -29,7 +29,7 @@ from sparklet.actors._codec import Codec, MessageRegistry
 from sparklet.actors._errors import ActorNotFound, ActorStopped, CodecError
 from sparklet.actors._events import EventLog
 from sparklet.actors._interpose import Interposer, Interposition, Send
-from sparklet.actors._ref import REPLY, TRACE_ID, ActorRef, Envelope, LocalActorRef, current_cell
+from sparklet.actors._ref import REPLY, TRACE_ID, ActorRef, Envelope, LocalActorRef, current_cell, refuse
 
 log = logging.getLogger("sparklet.actors")
 
@@ -379,7 +379,7 @@ class ActorSystem:
                     "reply:" + type(env[0]).__qualname__, "reply", result)
         return self._interposition.intercept(  # type: ignore[union-attr]
             send, lambda: self._reply(env, result, cell, interposed=False),
-            lambda reason: self._dead_letter((result, cell.ref, None, None, None), send.recipient, reason))
+            lambda reason: refuse(self, env, cell.path, reason))  # the asker learns it as a lost connection
 
     def _dead_letter_dropped(self, send: Send) -> None:
         self.dead_letters.record(DeadLetter((send.address or "") + send.recipient, send.message_type, send.sender,

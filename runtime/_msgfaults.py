@@ -20,10 +20,11 @@ Never interposed: the fault reports themselves and swizzle control (``FaultFired
 (the wire hop behind it is decided instead).
 
 Link faults. ``cut_link`` fires on the nth message from ``sender`` to ``recipient`` and
-cuts that link both ways for ``seconds``: across processes the socket really closes
-(``ActorSystem.cut_link``: pending asks fail with ``ConnectionLost``, redials are refused
-until the cut ends); inside one system the triggering message fails as it would on a
-dying connection and later messages between the two ends wait for the cut to end.
+cuts that link both ways for ``seconds``. The message that tripped it is lost with the
+connection (an ask fails at once with ``ConnectionLost``, a tell is a dead letter). Across
+processes the socket really closes (``ActorSystem.cut_link``: pending asks fail with
+``ConnectionLost``, redials are refused until the cut ends, queued frames wait for them);
+inside one system later messages between the two ends wait for the cut to end.
 ``swizzle_clog`` (driver only) picks ``count`` executors (a seeded random number when
 ``count`` is unset) and a seeded clog order and release order; from its trigger message
 on, every ``seconds`` it clogs the next one (messages to and from it are held, not
@@ -232,15 +233,16 @@ class MessageFaults:
         own = self._system.address
         self._report(index, fault, culprit, f"cut the link {self._end(sender)} <-> {self._end(recipient)} for "
                                             f"{fault.seconds:g}s at {where}")
+        reason = f"the link {self._end(sender)} <-> {self._end(recipient)} was cut (fault injection)"
         if send.address is not None and send.address != own:
-            # Across processes: let this message go, then really cut the connection behind it.
-            address = send.address
-            self._later(0.0, lambda: self._system.cut_link(address, fault.seconds))
-            return DELIVER
+            # Across processes the socket really closes (pending asks fail, redials are refused
+            # until the cut ends); the message that tripped it is lost with the connection.
+            self._system.cut_link(send.address, fault.seconds)
+            return Refuse(reason)
         key = frozenset((self._end(sender), self._end(recipient)))
         self._cuts[key] = self._system.clock.now() + fault.seconds
         self._later(fault.seconds, lambda: self._heal(key))
-        return Refuse(f"the link {self._end(sender)} <-> {self._end(recipient)} was cut (fault injection)")
+        return Refuse(reason)
 
     def _heal(self, key: frozenset) -> None:
         if self._cuts.pop(key, None) is not None:

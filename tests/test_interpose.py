@@ -273,3 +273,24 @@ async def test_a_cut_fails_pending_asks_with_connection_lost(pair):
         await pending
     with pytest.raises(RuntimeError, match="no transport"):
         ActorSystem("lonely").cut_link(b.address, 1)
+
+
+async def test_a_refused_reply_fails_its_ask_as_a_lost_connection(system):
+    ref = await system.spawn(Recorder, "r")
+    system.interpose(Script(replies={"reply:Echo": Refuse("link cut")}))
+    with pytest.raises(ConnectionLost, match="link cut"):
+        await ref.ask(Echo("x"), timeout=5)
+
+
+async def test_shutting_down_fails_held_asks_at_once_instead_of_leaving_them_hanging():
+    system = ActorSystem("bye", strict=True)
+    await system.start()
+    ref = await system.spawn(Recorder, "r")
+    system.interpose(Script({"held": Hold("g"), "late": Delay(60)}))
+    held = ref.ask_nowait(Echo("held"), timeout=60)
+    late = ref.ask_nowait(Echo("late"), timeout=60)
+    await system.shutdown()
+    for waiting in (held, late):
+        with pytest.raises(ConnectionLost, match="shut down while the interposer held it"):
+            await waiting
+    assert system.interposer is None
