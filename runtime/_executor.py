@@ -153,7 +153,7 @@ class Executor(Actor):
                                                           os.getpid(), self._memory), timeout=30)
         self._fired_faults = set(fired)  # planned faults an earlier incarnation of this executor fired
         self._message_faults = install_in_executor(system, self._plan, self.executor_id, self._driver_address,
-                                                   self._report_message_fault)
+                                                   self._report_message_fault, self._report_message_fault_and_wait)
         self.timers.start_periodic("heartbeat", SendHeartbeat(), self._heartbeat_interval)
 
     async def post_stop(self) -> None:
@@ -324,6 +324,10 @@ class Executor(Actor):
 
     def _report_message_fault(self, index: int, fault: Fault, executor_id: str, where: str) -> None:
         self.scheduler.tell(FaultFired(executor_id, index, fault.describe(), f"{where} (in {self.executor_id}'s process)"))
+
+    def _report_message_fault_and_wait(self, index: int, fault: Fault, executor_id: str, where: str) -> Any:
+        report = FaultFired(executor_id, index, fault.describe(), f"{where} (in {self.executor_id}'s process)")
+        return self.scheduler.ask_nowait(report, timeout=10)
 
     @handler(SetClogged)
     def set_clogged(self, msg: SetClogged) -> None:

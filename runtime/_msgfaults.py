@@ -78,7 +78,8 @@ class MessageFaults:
 
     def __init__(self, plan: FaultPlan, system: ActorSystem, *, host: str, report: Report,
                  executor_ids: tuple[str, ...] = (), driver_address: str | None = None,
-                 stand_ins: bool = False, tell_executors: Callable[[Any], None] | None = None) -> None:
+                 stand_ins: bool = False, tell_executors: Callable[[Any], None] | None = None,
+                 report_and_wait: Callable[..., Any] | None = None) -> None:
         self._plan = plan
         self._system = system
         self._host = host  # "driver" or this process's executor id
@@ -87,6 +88,9 @@ class MessageFaults:
         self._driver_address = driver_address
         self._stand_ins = stand_ins  # the driver under local[N]: /user/sparklet/executors/* are stand-ins
         self._tell_executors = tell_executors
+        # Like report, but returns a future done once the report arrived: a cut of the link
+        # the report travels on waits for it, or the report would be lost with the link.
+        self._report_and_wait = report_and_wait
         self._faults = plan.message_faults()
         self._counts: dict[tuple[int, str], int] = {}  # (fault index, sending end) -> matching messages seen
         self._timers: list[Any] = []  # Invariant: every timer this object started and has not cancelled
@@ -231,14 +235,24 @@ class MessageFaults:
     # -- cut_link -------------------------------------------------------------------------------------------
     def _cut(self, index: int, fault: Fault, send: Send, sender: tuple, recipient: tuple, where: str, culprit: str) -> Any:
         own = self._system.address
-        self._report(index, fault, culprit, f"cut the link {self._end(sender)} <-> {self._end(recipient)} for "
-                                            f"{fault.seconds:g}s at {where}")
         reason = f"the link {self._end(sender)} <-> {self._end(recipient)} was cut (fault injection)"
+        said = f"cut the link {self._end(sender)} <-> {self._end(recipient)} for {fault.seconds:g}s at {where}"
         if send.address is not None and send.address != own:
             # Across processes the socket really closes (pending asks fail, redials are refused
             # until the cut ends); the message that tripped it is lost with the connection.
-            self._system.cut_link(send.address, fault.seconds)
+            address = send.address
+            if address == self._driver_address and self._report_and_wait is not None:
+                def cut(report: Any) -> None:
+                    if not report.cancelled():
+                        report.exception()  # the cut goes ahead whether or not the report was answered
+                    if not self.closed:
+                        self._system.cut_link(address, fault.seconds)
+                self._report_and_wait(index, fault, culprit, said).add_done_callback(cut)
+            else:
+                self._report(index, fault, culprit, said)
+                self._system.cut_link(address, fault.seconds)
             return Refuse(reason)
+        self._report(index, fault, culprit, said)
         key = frozenset((self._end(sender), self._end(recipient)))
         self._cuts[key] = self._system.clock.now() + fault.seconds
         self._later(fault.seconds, lambda: self._heal(key))
@@ -328,13 +342,14 @@ def install_in_driver(ctx: Any) -> MessageFaults | None:
 
 
 def install_in_executor(system: ActorSystem, plan: FaultPlan | None, executor_id: str, driver_address: str | None,
-                        report: Report) -> MessageFaults | None:
+                        report: Report, report_and_wait: Callable[..., Any]) -> MessageFaults | None:
     """In an executor's own process (under inproc[N] the driver's interposer covers it)."""
     if driver_address is None or not plan or not plan.message_faults():
         return None
     current = system.interposer
     if isinstance(current, MessageFaults):
         return current  # the executor restarted in its process: keep its counts
-    faults = MessageFaults(plan, system, host=executor_id, report=report, driver_address=driver_address)
+    faults = MessageFaults(plan, system, host=executor_id, report=report, driver_address=driver_address,
+                           report_and_wait=report_and_wait)
     system.interpose(faults)
     return faults

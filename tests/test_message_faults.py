@@ -8,7 +8,7 @@ import pytest
 
 from sparklet import Context
 from sparklet.actors import DELIVER, DROP, ActorSystem, Delay, Duplicate, Hold, ManualClock, Refuse, Send
-from sparklet.runtime import Fault, FaultInjected, FaultPlan, StageSubmitted, TaskEnd
+from sparklet.runtime import ExecutorRemoved, Fault, FaultInjected, FaultPlan, StageSubmitted, TaskEnd
 from sparklet.runtime._msgfaults import MessageFaults
 
 QUIET = {"ui.showConsoleProgress": False}
@@ -223,6 +223,16 @@ def test_a_cut_link_between_an_executor_and_the_driver_is_survived_inproc():
         assert pipeline(sc) == EXPECTED
         assert [e.where.split(" at ")[0] for e in fired(sc)] == ["cut the link exec-0 <-> driver for 0.3s"]
         assert sc.actor_system.dead_letters.recent[-1].message_type == "StatusUpdate"
+
+
+def test_cutting_an_executor_process_off_the_driver_loses_it_and_a_replacement_finishes_the_job():
+    plan = FaultPlan([Fault("cut_link", message="StatusUpdate", sender="executor:exec-0",
+                            recipient="task-scheduler", seconds=0.5)])
+    with Context("local[2]", "msgfaults", conf=QUIET, faults=plan) as sc:
+        assert pipeline(sc) == EXPECTED
+        [event] = fired(sc)  # reported before the cut, or it would be lost with the link
+        assert event.where.startswith("cut the link exec-0 <-> driver for 0.5s at StatusUpdate #1")
+        assert [e.executor_id for e in sc.listener_events(ExecutorRemoved)] == ["exec-0"]
 
 
 @pytest.mark.parametrize("master", ["inproc[3]", "local[3]"])
