@@ -307,6 +307,14 @@ class MessageFaults:
         handle = self._system.clock.call_later(seconds, fire)
         self._timers.append(handle)
 
+    def validate_state(self) -> None:
+        """Check the bookkeeping invariants; tests call it between steps."""
+        assert set(self._clogged) <= set(self._release_order), "a clogged executor with no release turn"
+        assert all(len(key) in (1, 2) for key in self._cuts), "a cut link has one or two ends"
+        assert all(gate.startswith("reorder:") and state[0] >= 1 for gate, state in self._reorders.items())
+        assert not (self.closed and self._timers), "a closed interposer still has timers"
+        assert all(n >= 1 for n in self._counts.values())
+
     def close(self) -> None:
         """Cancel every timer (called by the system when the interposer is removed)."""
         self.closed = True

@@ -85,6 +85,7 @@ def test_nth_and_count_count_per_sending_end_and_each_hit_is_reported():
     assert faults.decide(send("Heartbeat", EXEC0, TS)) == DELIVER
     assert faults.decide(send("Heartbeat", EXEC1, TS)) == Duplicate(2)
     assert faults.decide(send("FaultFired", EXEC0, TS)) == DELIVER  # reports are never interposed
+    faults.validate_state()
     assert [r[:3] for r in reports] == [(0, "drop_message", "exec-0")] * 2 + [(0, "drop_message", "exec-1"),
                                                                               (1, "duplicate_message", "exec-1")]
     assert reports[0][3] == "dropped StatusUpdate #2 from executor:exec-0 to task-scheduler"
@@ -112,7 +113,9 @@ async def test_an_in_system_cut_refuses_the_trigger_then_holds_the_link_until_it
         assert isinstance(faults.decide(send("FetchSegments", EXEC1, EXEC0, "ask")), Refuse)
         assert faults.decide(send("reply:FetchSegments", EXEC0, EXEC1, "reply")) == Hold("cut:exec-0|exec-1")
         assert faults.decide(send("StatusUpdate", EXEC1, TS)) == DELIVER  # other links are untouched
+        faults.validate_state()
         await clock.advance(2.1)
+        faults.validate_state()
         assert faults.decide(send("FetchSegments", EXEC1, EXEC0, "ask")) == DELIVER  # healed; fires once
         assert reports[0][3] == "cut the link exec-1 <-> exec-0 for 2s at FetchSegments #1 from executor:exec-1 to executor:exec-0"
 
@@ -131,9 +134,11 @@ async def swizzle_schedule(seed: int, executors: int = 4) -> tuple[list[str], li
         decisions = [faults.decide(send("StatusUpdate", f"/user/sparklet/executors/{first}", TS))]
         for _ in range(2 * executors):
             await clock.advance(1.0)
+            faults.validate_state()
         steps = [r[3] for r in reports if r[3].split()[0] in ("clog", "unclog")]
         decisions.append(faults.decide(send("StatusUpdate", f"/user/sparklet/executors/{first}", TS)))
         faults.close()
+        faults.validate_state()
         return steps, decisions
 
 
@@ -253,3 +258,13 @@ def test_swizzle_clog_holds_then_releases_executors_in_seeded_order_and_the_answ
     assert sorted(c.split()[1] for c in clogs) == sorted(u.split()[1] for u in unclogs)
     if master.startswith("inproc"):
         assert run(21) == steps  # the same seed gives the same order
+
+
+def test_with_tracing_each_fired_message_fault_is_also_an_actor_event():
+    plan = FaultPlan([Fault("delay_message", message="RunTask", nth=1, count=2, seconds=0.05)])
+    with Context("inproc[2]", "msgfaults", conf={**QUIET, "tracing": True}, faults=plan) as sc:
+        assert pipeline(sc) == EXPECTED
+        events = sc.actor_system.events.select(kind="fault")
+        assert [e["where"] for e in events] == [e.where for e in fired(sc)] and len(events) == 2  # counted per sender: the driver
+        interposed = sc.actor_system.events.select(kind="interposed")
+        assert len(interposed) == 2 and all(e["msg"] == "RunTask" and "Delay" in e["decision"] for e in interposed)
