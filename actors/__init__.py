@@ -29,6 +29,7 @@ from sparklet.actors._errors import (
     SparkletInternalError,
 )
 from sparklet.actors._events import EventLog
+from sparklet.actors._interpose import DELIVER, DROP, Delay, Deliver, Drop, Duplicate, Hold, Interposer, Refuse, Send
 from sparklet.actors._fsm import InvalidTransition, StateMachine
 from sparklet.actors._process import ProcessActor, ProcessExited, ProcessHandle, RecycleProcess, spawn_in_process
 from sparklet.actors._ref import ActorRef
@@ -39,7 +40,8 @@ from sparklet.actors._tree import tree_snapshot
 
 __all__ = [
     "ACTOR_TRANSITIONS", "Actor", "ActorContext", "ActorKilled", "ActorNameTaken", "ActorNotFound", "ActorRef",
-    "ActorStartFailed", "ActorState", "BlockingFuture", "ActorStopped", "ActorSystem", "AskTimeout", "ChildFailure", "DeferredReply",
+    "ActorStartFailed", "ActorState", "ActorStopped", "ActorSystem", "AskTimeout", "BlockingFuture", "ChildFailure", "DeferredReply",
+    "DELIVER", "DROP", "Delay", "Deliver", "Drop", "Duplicate", "Hold", "Interposer", "Refuse", "Send",
     "Clock", "Codec", "CodecError", "ConnectionLost", "DeadLetter", "DeadLetters", "EventLog",
     "FrameTooLarge", "HandshakeFailed", "Ignore", "InvalidActorDefinition", "InvalidTransition", "Kill", "Local",
     "MailboxFull", "ManualClock", "MessageRegistry", "ProcessActor", "ProcessExited", "ProcessHandle", "Props", "RecycleProcess", "ProtocolError", "RealClock",

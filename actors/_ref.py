@@ -18,7 +18,8 @@ import asyncio
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from sparklet.actors._errors import AskTimeout
+from sparklet.actors._errors import AskTimeout, ConnectionLost
+from sparklet.actors._interpose import Send
 
 if TYPE_CHECKING:
     from sparklet.actors._cell import Cell
@@ -124,6 +125,8 @@ class LocalActorRef(ActorRef):
                 env = (message, sender, None, *system._trace_send(message, self.path, sending, False))
             else:
                 env = (message, sender, None, None, None)
+            if system._interposition is not None and self._interpose(env, "tell"):
+                return
         cell = self._cell
         if cell is None or cell.terminated:
             cell = self._live_cell()
@@ -152,12 +155,34 @@ class LocalActorRef(ActorRef):
             env = (message, sender, future, *system._trace_send(message, self.path, sending, True))
         else:
             env = (message, sender, future, None, None)
+        if system._interposition is None or not self._interpose(env, "ask"):
+            self._deliver(env)
+        return arm_timeout(system, future, timeout, self.path, message)
+
+    def _deliver(self, env: Envelope) -> None:
         cell = self._live_cell()
         if cell is None:
-            system._dead_letter(env, self.path, "no such actor")
+            self._system._dead_letter(env, self.path, "no such actor")
         else:
             cell.enqueue(env)
-        return arm_timeout(system, future, timeout, self.path, message)
+
+    def _interpose(self, env: Envelope, kind: str) -> bool:
+        system = self._system
+        sender = env[SENDER]
+        send = Send(sender.path if sender is not None else None, self.path, system.address,
+                    type(env[MESSAGE]).__qualname__, kind, env[MESSAGE])
+        return system._interposition.intercept(send, lambda: self._deliver(env), lambda reason: refuse(system, env, self.path, reason))
+
+
+def refuse(system: "ActorSystem", env: Envelope, path: str, reason: str) -> None:
+    """Fail a send as a lost connection would: an ask (or the reply to one) with
+    ConnectionLost, a tell to dead letters."""
+    reply = env[REPLY]
+    if reply is not None:
+        if not reply.done():
+            reply.set_exception(ConnectionLost(f"{type(env[MESSAGE]).__qualname__} to {path} not delivered: {reason}"))
+    else:
+        system._dead_letter(env, path, reason)
 
 
 def arm_timeout(system: "ActorSystem", future: asyncio.Future, timeout: float | None, path: str, message: Any) -> asyncio.Future:

@@ -36,7 +36,8 @@ import cloudpickle
 from sparklet.actors._actor import Terminated
 from sparklet.actors._codec import UnknownMessage
 from sparklet.actors._errors import ActorStopped, CodecError, ConnectionLost, ProtocolError, RemoteActorError
-from sparklet.actors._ref import ActorRef, Envelope, LocalActorRef, arm_timeout, current_cell
+from sparklet.actors._interpose import Send
+from sparklet.actors._ref import ActorRef, Envelope, LocalActorRef, arm_timeout, current_cell, refuse
 from sparklet.actors._transport import Endpoint
 
 if TYPE_CHECKING:
@@ -71,7 +72,10 @@ class RemoteActorRef(ActorRef):
         trace_id = cause_id = None
         if self._system.events.enabled:
             trace_id, cause_id = self._system._trace_send(message, self._address + self.path, sending, False)
-        self._layer.send(self._address, (TELL, self.path, message, sender, trace_id, cause_id))
+        frame = (TELL, self.path, message, sender, trace_id, cause_id)
+        if self._system._interposition is not None and self._layer.interpose(self, frame, sender, "tell"):
+            return
+        self._layer.send(self._address, frame)
 
     def ask_nowait(self, message: Any, timeout: float | None = None) -> asyncio.Future:
         return self._layer.ask_nowait(self, message, timeout)
@@ -165,10 +169,27 @@ class RemoteLayer:
         trace_id = cause_id = None
         if self._system.events.enabled:
             trace_id, cause_id = self._system._trace_send(message, target.address + target.path, sending, True)
-        self.send(target.address, (ASK, target.path, message, sending.ref if sending else None, request_id, trace_id, cause_id))
+        sender = sending.ref if sending else None
+        frame = (ASK, target.path, message, sender, request_id, trace_id, cause_id)
         self._pending[request_id] = (future, target.address, target.path, type(message).__qualname__)
+        if self._system._interposition is None or not self.interpose(target, frame, sender, "ask", future):
+            try:
+                self.send(target.address, frame)
+            except BaseException:
+                self._pending.pop(request_id, None)
+                raise
         future.add_done_callback(lambda _: self._pending.pop(request_id, None))
         return arm_timeout(self._system, future, timeout, target.address + target.path, message)
+
+    def interpose(self, target: RemoteActorRef, frame: tuple, sender: ActorRef | None, kind: str,
+                  reply: asyncio.Future | None = None) -> bool:
+        """Let the system's interposer decide about a tell or ask to ``target`` (True: handled)."""
+        message = frame[2]
+        send = Send(sender.path if sender is not None else None, target.path, target.address,
+                    type(message).__qualname__, kind, message)
+        env = (message, sender, reply, None, None)
+        return self._system._interposition.intercept(  # type: ignore[union-attr]
+            send, lambda: self.send(target.address, frame), lambda reason: refuse(self._system, env, target.address + target.path, reason))
 
     def watch(self, target: ActorRef, watcher: ActorRef) -> None:
         watchers = self._watched.setdefault(target.address, {}).setdefault(target.path, set())

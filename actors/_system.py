@@ -28,7 +28,8 @@ from sparklet.actors._clock import Clock, RealClock
 from sparklet.actors._codec import Codec, MessageRegistry
 from sparklet.actors._errors import ActorNotFound, ActorStopped, CodecError
 from sparklet.actors._events import EventLog
-from sparklet.actors._ref import REPLY, TRACE_ID, ActorRef, Envelope, LocalActorRef, current_cell
+from sparklet.actors._interpose import Interposer, Interposition, Send
+from sparklet.actors._ref import REPLY, TRACE_ID, ActorRef, Envelope, LocalActorRef, current_cell, refuse
 
 log = logging.getLogger("sparklet.actors")
 
@@ -130,9 +131,11 @@ class ActorSystem:
         self.events = EventLog(system=name, enabled=tracing, capacity=event_capacity, path=trace_file,
                                directory=trace_dir)
         self.dead_letters = DeadLetters(dead_letter_capacity)
-        # Tell's fast path skips codec and tracing when neither is on (kept in step below).
+        # Tell's fast path skips codec, tracing and interposition when none is on (kept in
+        # step by _update_plain).
+        self._interposition: Interposition | None = None
         self._plain = not self._strict and not self.events.enabled
-        self.events.on_change = lambda: setattr(self, "_plain", not self.strict and not self.events.enabled)
+        self.events.on_change = self._update_plain
         self.unhandled_count = 0
         self._codec = Codec(ref_type=ActorRef, encode_ref=self._encode_ref, resolve_ref=self._resolve_ref, registry=registry)
         self._cells: dict[str, Cell] = {}
@@ -179,6 +182,10 @@ class ActorSystem:
             return
         self._state = "stopping"
         self._shutdown_done = asyncio.get_running_loop().create_future()
+        if self._interposition is not None:
+            interposition, self._interposition = self._interposition, None
+            self._update_plain()
+            interposition.uninstall(deliver=False)
         try:
             for guardian in (self._user, self._system):
                 if guardian is not None:
@@ -193,6 +200,9 @@ class ActorSystem:
             self._state = "stopped"
             self.events.close()
             self._shutdown_done.set_result(None)
+
+    def _update_plain(self) -> None:
+        self._plain = not self._strict and not self.events.enabled and self._interposition is None
 
     @property
     def strict(self) -> bool:
@@ -305,9 +315,11 @@ class ActorSystem:
         )
         return trace_id, cause_id
 
-    def _reply(self, env: Envelope, result: Any, cell: Cell) -> None:
+    def _reply(self, env: Envelope, result: Any, cell: Cell, interposed: bool = True) -> None:
         message, _, reply, trace_id, _ = env
         if reply is None or reply.done():
+            return
+        if interposed and self._interposition is not None and self._interpose_reply(env, result, cell):
             return
         if self.strict:
             try:
@@ -318,6 +330,62 @@ class ActorSystem:
         if self.events.enabled:
             self.events.record("send", cell.path, msg=type(result).__qualname__, id=self.events.next_id(), reply_to=trace_id)
         reply.set_result(result)
+
+    # -- interposition (see actors/_interpose.py) -----------------------------------------------
+    def interpose(self, interposer: Interposer | None) -> None:
+        """Put ``interposer`` between every sender in this system and delivery (local and
+        remote tells and asks, and replies); ``None`` removes it, delivering whatever it
+        delayed or held. One at a time: installing over another one is refused."""
+        if interposer is not None and self._interposition is not None:
+            raise RuntimeError(f"system {self.name!r} already has an interposer ({self._interposition.interposer!r}); "
+                               "remove it with interpose(None) first")
+        previous, self._interposition = self._interposition, None
+        if interposer is not None:
+            self._interposition = Interposition(self, interposer)
+        self._update_plain()
+        if previous is not None:
+            previous.uninstall()
+
+    @property
+    def interposer(self) -> Interposer | None:
+        """The installed interposer, if any."""
+        return self._interposition.interposer if self._interposition is not None else None
+
+    def release(self, gate: str, order: Any = None) -> int:
+        """Deliver the messages the interposer held behind ``gate`` (in send order, or in
+        ``order``, a permutation of their indices); returns how many."""
+        return self._interposition.release(gate, order) if self._interposition is not None else 0
+
+    def held(self, gate: str | None = None) -> int:
+        """How many messages the interposer holds behind ``gate`` (all gates when None)."""
+        return self._interposition.held(gate) if self._interposition is not None else 0
+
+    def interposition_statistics(self) -> dict[str, Any]:
+        """Decisions taken so far by kind, and how many messages are held or delayed now."""
+        return self._interposition.statistics() if self._interposition is not None else {}
+
+    def cut_link(self, address: str, seconds: float) -> None:
+        """Cut the connection to the system at ``address`` for ``seconds``: it closes now
+        (pending asks fail with ``ConnectionLost``, watchers get ``Terminated``), and
+        reconnecting, either way, is refused until the cut ends. Messages sent meanwhile
+        queue while the transport redials with backoff, as after any lost connection."""
+        if self._remote is None:
+            raise RuntimeError(f"system {self.name!r} has no transport (call listen()); there is no link to cut")
+        self._remote.endpoint.cut(address, seconds)
+
+    def _interpose_reply(self, env: Envelope, result: Any, cell: Cell) -> bool:
+        asker = env[1]
+        # A remote asker's reply handle knows its peer even when the ask came from outside any actor.
+        address = asker.address if asker is not None else getattr(env[2], "_peer", self.address)
+        send = Send(cell.path, asker.path if asker is not None else "", address,
+                    "reply:" + type(env[0]).__qualname__, "reply", result)
+        return self._interposition.intercept(  # type: ignore[union-attr]
+            send, lambda: self._reply(env, result, cell, interposed=False),
+            lambda reason: refuse(self, env, cell.path, reason))  # the asker learns it as a lost connection
+
+    def _dead_letter_dropped(self, send: Send) -> None:
+        self.dead_letters.record(DeadLetter((send.address or "") + send.recipient, send.message_type, send.sender,
+                                            "dropped by the interposer", send.message))
 
     def _dead_letter(self, env: Envelope, recipient: str, reason: str) -> None:
         msg, sender_ref, reply, trace_id, _ = env

@@ -105,6 +105,7 @@ class Endpoint:
         self._sockets: set[_Connection] = set()  # Invariant: every socket not yet fully closed
         self._tasks: set[asyncio.Task[None]] = set()
         self._lost_peers: dict[str, None] = {}  # recently lost peers, oldest first
+        self._cut_until: dict[str, float] = {}  # peer -> loop time its cut link may reconnect (fault injection)
         self._queued_bytes = 0
         self._frames_sent = self._bytes_sent = self._writes = 0
         self._frames_received = self._bytes_received = 0
@@ -193,6 +194,26 @@ class Endpoint:
         if frames:
             self._hand_over(peer_address, frames, ConnectionLost(f"disconnect({peer_address!r}) called with frames queued"))
 
+    def cut(self, peer_address: str, seconds: float) -> None:
+        """Fault injection: close the connection to ``peer_address`` without goodbye (so
+        ``on_peer_lost`` reports it) and refuse reconnecting, either way, for ``seconds``:
+        frames queued meanwhile wait for the redial (with backoff) as after any loss."""
+        if not seconds > 0:
+            raise ValueError(f"cut({peer_address!r}): seconds must be positive, got {seconds!r}")
+        self._cut_until[peer_address] = asyncio.get_running_loop().time() + seconds
+        link = self._peer_to_link.get(peer_address)
+        if link is not None and link.connection is not None:
+            self._lose(link.connection, ConnectionLost(f"the link to {peer_address} was cut for {seconds:g}s"))
+
+    def _is_cut(self, peer: str) -> bool:
+        until = self._cut_until.get(peer)
+        if until is None:
+            return False
+        if asyncio.get_running_loop().time() < until:
+            return True
+        del self._cut_until[peer]
+        return False
+
     async def close(self) -> None:
         """Flush what is queued for connected peers, say goodbye, and close everything.
         Idempotent. Reports no ``on_peer_lost``: this endpoint is the one leaving."""
@@ -235,6 +256,7 @@ class Endpoint:
             "handshake_failures": self._handshake_failures, "protocol_errors": self._protocol_errors,
             "connect_failures": self._connect_failures, "reconnects": self._reconnects,
             "undeliverable_frames": self._undeliverable_frames, "callback_errors": self._callback_errors,
+            "cut_links": len(self._cut_until),  # cuts not yet seen to be over
         }
 
     def validate_state(self) -> None:
@@ -363,6 +385,8 @@ class Endpoint:
         """One attempt: connect, authenticate, say hello. Returns with the link connected,
         or raises."""
         peer, conn = link.peer, None
+        if self._cut_until and self._is_cut(peer):
+            raise ConnectionRefusedError(f"the link to {peer} is cut (fault injection)")
         link.dialing = True
         try:
             async with asyncio.timeout(self._handshake_timeout):
@@ -446,6 +470,9 @@ class Endpoint:
                 peer = decode_hello(await _read_setup_frame(conn.reader))
                 if peer == self._address:
                     raise ProtocolError(f"peer claims our own address {peer} in its hello")
+                if self._cut_until and self._is_cut(peer):
+                    logger.debug("refused a connection from %s: the link is cut", peer)
+                    return
         except (ProtocolError, OSError, EOFError) as exc:
             self._handshake_failures += 1
             reason = "no handshake within handshake_timeout" if isinstance(exc, TimeoutError) else _describe(exc)

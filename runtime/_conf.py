@@ -89,6 +89,7 @@ KEYS: dict[str, ConfKey] = {key.name: key for key in [
     ConfKey("reducer.maxSizeInFlight", "48m", parse_size, "Bytes of map outputs a reduce task requests from other executors and has not yet consumed."),
     ConfKey("executor.heartbeatInterval", 1.0, _non_negative_float, "Seconds between executor heartbeats."),
     ConfKey("network.timeout", 10.0, _non_negative_float, "Seconds without a heartbeat before an executor is declared lost."),
+    ConfKey("shuffle.fetchTimeout", 120.0, _non_negative_float, "Seconds a reduce task waits for a shuffle fetch reply before it is a fetch failure (the map output is recomputed)."),
     ConfKey("executor.startupTimeout", 30.0, _non_negative_float, "Seconds an executor process may take to start and register."),
     ConfKey("local.dir", None, str, "Directory for block files (default: a fresh temporary directory per context)."),
     ConfKey("ui.showConsoleProgress", True, _bool, "Show the console progress bar while a job runs (only when stderr is a terminal)."),

@@ -44,6 +44,7 @@ from sparklet.runtime._faults import FaultPlan
 from sparklet.runtime._driver import build_driver
 from sparklet.runtime._event_log import EventLogWriter
 from sparklet.runtime._observe import Observability
+from sparklet.runtime._msgfaults import install_in_driver as install_message_faults
 from sparklet.runtime._listener import FaultPlanRecorded, ListenerBus, SchedulerEvent
 from sparklet.runtime._messages import (
     CancelAllJobs, CancelJob, CancelJobGroup, DestroyBroadcast, GetRddStorage, ListExecutors, PutBroadcast,
@@ -184,6 +185,7 @@ class ContextCore:
                 self.listener_bus.add_listener(self._event_log.on_event)
             if self.kind == "local":
                 await system.listen("tcp://127.0.0.1:0")
+            install_message_faults(self)  # before any executor starts: message faults apply from the first message
             self._driver = await build_driver(self)
             await self._observe.start()
         except BaseException:

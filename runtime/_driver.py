@@ -85,7 +85,7 @@ def _executor_spec(ctx: Any, index: int) -> ChildSpec:
                         memory=conf["executor.memory"], local_dir=conf["local.dir"],
                         heartbeat_interval=conf["executor.heartbeatInterval"],
                         shuffle_memory=conf["shuffle.memory"], max_in_flight=conf["reducer.maxSizeInFlight"],
-                        fault_plan=ctx.fault_plan)
+                        fault_plan=ctx.fault_plan, fetch_timeout=conf["shuffle.fetchTimeout"])
     if ctx.kind == "local":
         # PYTHONHASHSEED=0 as Spark sets it, so hash-based partitioning agrees across executors.
         env = dict(os.environ, PYTHONHASHSEED="0")

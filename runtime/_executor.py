@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import ctypes
 import os
 import shutil
@@ -48,6 +49,7 @@ from sparklet.runtime._messages import (
 )
 from sparklet.runtime._pickling import describe_error, dumps_data, loads
 from sparklet.runtime._faults import Fault, FaultPlan, InjectedFault
+from sparklet.runtime._msgfaults import SetClogged, install_in_executor
 from sparklet.runtime._shuffle_io import ExecutorShuffle, FetchFailed
 from sparklet.runtime._task_threads import TaskKilled, wait_interruptibly
 
@@ -102,7 +104,7 @@ class Executor(Actor):
                  scheduler_path: str = "/user/sparklet/scheduler/task-scheduler",
                  blocks_path: str = "/user/sparklet/block-manager-master",
                  map_outputs_path: str = "/user/sparklet/map-output-tracker",
-                 fault_plan: FaultPlan | None = None) -> None:
+                 fault_plan: FaultPlan | None = None, fetch_timeout: float = 120.0) -> None:
         super().__init__()
         self.executor_id = executor_id
         self._driver_address = driver_address
@@ -127,6 +129,8 @@ class Executor(Actor):
         self._dying: Any = None  # the report awaited before a planned SIGKILL
         self._fired_faults: set[int] = set()
         self._highest_task_id = -1
+        self.fetch_timeout = fetch_timeout  # seconds a shuffle fetch may wait for its reply
+        self._message_faults: Any = None
 
     async def pre_start(self) -> None:
         system = self.context.system
@@ -152,6 +156,8 @@ class Executor(Actor):
         fired = await self.scheduler.ask(RegisterExecutor(self.executor_id, self.ref, socket.gethostname(), self._cores,
                                                           os.getpid(), self._memory), timeout=30)
         self._fired_faults = set(fired)  # planned faults an earlier incarnation of this executor fired
+        self._message_faults = install_in_executor(system, self._plan, self.executor_id, self._driver_address,
+                                                   self._report_message_fault, self._report_message_fault_and_wait)
         self.timers.start_periodic("heartbeat", SendHeartbeat(), self._heartbeat_interval)
 
     async def post_stop(self) -> None:
@@ -210,7 +216,10 @@ class Executor(Actor):
             self._executor_faults("before_task", self._started_tasks, f"before its task #{self._started_tasks}")
         with self._running_lock:
             self._running[msg.task_id] = [None, None]
-        future = self._loop.run_in_executor(self._pool, self._run_task, msg, binary)
+        # The task's thread runs in this actor's context, so what it sends (shuffle fetches,
+        # broadcast requests, fault reports) is sent by this executor, as if from its handler.
+        context = contextvars.copy_context()
+        future = self._loop.run_in_executor(self._pool, context.run, self._run_task, msg, binary)
         future.add_done_callback(lambda f: self._task_done(msg, f))
 
     def _run_task(self, msg: RunTask, binary: bytes | None) -> tuple:
@@ -330,6 +339,18 @@ class Executor(Actor):
             return True
         return False
 
+    def _report_message_fault(self, index: int, fault: Fault, executor_id: str, where: str) -> None:
+        self.scheduler.tell(FaultFired(executor_id, index, fault.describe(), f"{where} (in {self.executor_id}'s process)"))
+
+    def _report_message_fault_and_wait(self, index: int, fault: Fault, executor_id: str, where: str) -> Any:
+        report = FaultFired(executor_id, index, fault.describe(), f"{where} (in {self.executor_id}'s process)")
+        return self.scheduler.ask_nowait(report, timeout=10)
+
+    @handler(SetClogged)
+    def set_clogged(self, msg: SetClogged) -> None:
+        if self._message_faults is not None:
+            self._message_faults.set_clogged(msg.clogged, msg.release_order)
+
     @handler(CrashExecutor)
     def crash(self, msg: CrashExecutor) -> None:
         raise InjectedFault(f"executor {self.executor_id}: {msg.reason}")
@@ -343,6 +364,8 @@ class Executor(Actor):
         self._completed += 1
         exc = None if future.cancelled() else future.exception()  # retrieved even when killed: no stray log
         if future.cancelled() or killed:
+            if not future.cancelled():
+                future.exception()  # retrieved: a killed task's error is no news
             update = StatusUpdate(self.executor_id, msg.task_id, "killed", None, None, None, {})
         elif isinstance(exc, FetchFailed):
             update = StatusUpdate(self.executor_id, msg.task_id, "fetch_failed", None, describe_error(exc), None, {},

@@ -22,6 +22,12 @@ Kinds:
                        after it is first written (once: its re-run survives)
 =====================  ==============================================================
 
+Message and link faults (``drop_message``, ``delay_message``, ``duplicate_message``,
+``reorder_messages``, ``cut_link``, ``swizzle_clog``) are applied by the interposer of
+:mod:`sparklet.runtime._msgfaults` (see docs/message-faults.md); they are addressed by
+``message`` (a message type name glob), ``sender`` / ``recipient`` (actor path globs or role
+names such as ``executor:exec-1``, ``task-scheduler``, ``driver``), ``nth`` and ``count``.
+
 Task faults are addressed by ``stage``, ``partition`` and ``attempt`` (``None``: any).
 Executor faults and ``lose_block`` fire once per executor (a replacement process does not
 fire them again) on ``executor`` (``None``: any) at ``before_task=N``
@@ -35,11 +41,58 @@ import dataclasses
 import hashlib
 from typing import Any, Iterable
 
-__all__ = ["Fault", "FaultPlan", "InjectedFault", "TASK_KINDS", "EXECUTOR_KINDS"]
+__all__ = ["Fault", "FaultPlan", "InjectedFault", "TASK_KINDS", "EXECUTOR_KINDS", "MESSAGE_KINDS", "LINK_KINDS"]
 
 TASK_KINDS = frozenset({"raise", "hang", "slow"})
 STATUS_KINDS = frozenset({"drop_status"})
 EXECUTOR_KINDS = frozenset({"kill_executor", "silence_executor", "lose_block", "lose_shuffle_output"})
+
+# -- message and link faults (applied by runtime/_msgfaults.py) ----------------------------------------
+MESSAGE_KINDS = frozenset({"drop_message", "delay_message", "duplicate_message", "reorder_messages"})
+LINK_KINDS = frozenset({"cut_link", "swizzle_clog"})
+_ANY_MESSAGE_DEFAULT = "injected fault"  # Fault.message's default: for link faults it means any type
+
+
+def _check_message_fault(fault: "Fault") -> None:
+    """Validate the fields of a message or link fault (or refuse them on other kinds)."""
+    def bad(field: str, why: str) -> None:
+        raise ValueError(f"Fault({fault.kind!r}): {field}={getattr(fault, field)!r} {why}")
+
+    if fault.kind not in MESSAGE_KINDS | LINK_KINDS:
+        for field in ("sender", "recipient", "nth", "count"):
+            if getattr(fault, field) is not None:
+                bad(field, "applies to message and link faults only")
+        return
+    for field in ("stage", "partition", "executor", "before_task", "after_task", "after_stage_outputs", "block",
+                  "shuffle", "map_id"):
+        if getattr(fault, field) is not None:
+            bad(field, "does not apply: address a message fault with message, sender, recipient, nth, count")
+    if fault.kind in MESSAGE_KINDS and fault.message == _ANY_MESSAGE_DEFAULT:
+        raise ValueError(f"Fault({fault.kind!r}) needs message='<MessageType>' (a type name glob, e.g. "
+                         "'StatusUpdate', 'reply:FetchSegments', '*')")
+    for field in ("sender", "recipient"):
+        if getattr(fault, field) is not None and not isinstance(getattr(fault, field), str):
+            bad(field, "must be an actor path glob or a role name such as 'executor:exec-1' or 'task-scheduler'")
+    if fault.nth is not None and (not isinstance(fault.nth, int) or fault.nth < 1):
+        bad("nth", "counts matching messages from 1")
+    if fault.count is not None and (not isinstance(fault.count, int) or fault.count < 1):
+        bad("count", "must be an int >= 1")
+    if fault.kind == "delay_message" and fault.seconds <= 0:
+        bad("seconds", "must be positive for a delay")
+    if fault.kind == "reorder_messages" and fault.count is not None and fault.count < 2:
+        bad("count", "must be at least 2: that many messages are held and released out of order")
+    if fault.kind == "cut_link":
+        if fault.sender is None or fault.recipient is None:
+            raise ValueError("Fault('cut_link') needs sender and recipient: the two ends of the link "
+                             "(it fires on the nth matching message from sender to recipient)")
+        if fault.seconds <= 0:
+            bad("seconds", "must be positive: how long the link stays cut")
+    if fault.kind == "swizzle_clog":
+        if fault.seconds <= 0:
+            bad("seconds", "must be positive: the spacing between clogging (then releasing) executors")
+        if fault.sender is not None or fault.recipient is not None:
+            bad("sender" if fault.sender is not None else "recipient",
+                "does not apply: swizzle_clog picks its executors from the seed (count says how many)")
 
 
 class InjectedFault(Exception):
@@ -62,18 +115,24 @@ class Fault:
     seconds: float = 0.0
     message: str = "injected fault"
     probability: float = 1.0
+    # message and link faults
+    sender: str | None = None
+    recipient: str | None = None
+    nth: int | None = None
+    count: int | None = None
 
     def __post_init__(self) -> None:
         def bad(field: str, why: str) -> None:
             raise ValueError(f"Fault({self.kind!r}): {field}={getattr(self, field)!r} {why}")
 
-        known = TASK_KINDS | STATUS_KINDS | EXECUTOR_KINDS
+        known = TASK_KINDS | STATUS_KINDS | EXECUTOR_KINDS | MESSAGE_KINDS | LINK_KINDS
         if self.kind not in known:
             raise ValueError(f"unknown fault kind {self.kind!r}; known: {', '.join(sorted(known))}")
         if not 0.0 <= self.probability <= 1.0:
             bad("probability", "must be within [0, 1]")
         if self.seconds < 0:
             bad("seconds", "must not be negative")
+        _check_message_fault(self)
         if self.kind in ("hang", "slow") and self.seconds <= 0:
             bad("seconds", f"must be positive for a {self.kind} fault")
         points = [p for p in ("before_task", "after_task", "after_stage_outputs") if getattr(self, p) is not None]
@@ -153,6 +212,15 @@ class FaultPlan:
         return [(index, fault) for index, fault in enumerate(self.faults)
                 if fault.kind == "lose_shuffle_output" and fault.shuffle == shuffle_id and fault.map_id == map_id
                 and self._fires(index, (shuffle_id, map_id))]
+
+    # -- message and link faults -------------------------------------------------------------------
+    def message_faults(self) -> list[tuple[int, Fault]]:
+        """The message and link faults, with their index in the plan (applied by an interposer)."""
+        return [(index, fault) for index, fault in enumerate(self.faults) if fault.kind in MESSAGE_KINDS | LINK_KINDS]
+
+    def fires(self, index: int, where: tuple) -> bool:
+        """Whether fault ``index`` fires at ``where`` (its probability, decided by hash)."""
+        return self._fires(index, where)
 
     def describe(self) -> list[str]:
         return [fault.describe() for fault in self.faults]

@@ -175,7 +175,8 @@ class ExecutorShuffle:
         while requests or in_flight:
             while requests and (not in_flight or in_flight_bytes + requests[0][3] <= self.max_in_flight):
                 executor_id, ref, map_ids, size = requests.popleft()
-                future = self._executor.ask_from_thread(ref, FetchSegments(shuffle_id, reduce_id, tuple(map_ids)))
+                future = self._executor.ask_from_thread(ref, FetchSegments(shuffle_id, reduce_id, tuple(map_ids)),
+                                                        timeout=self._executor.fetch_timeout)
                 in_flight.append((executor_id, map_ids, size, future))
                 in_flight_bytes += size
             executor_id, map_ids, size, future = in_flight.popleft()
