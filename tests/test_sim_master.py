@@ -181,3 +181,21 @@ def test_the_chaos_command_replays_the_same_trace_in_fresh_processes():
     first = trace_line("1")
     assert "digest" in first
     assert trace_line("2") == first
+
+
+def run_swizzled(seed: int) -> tuple[list, list[tuple], list[str]]:
+    """FoundationDB's swizzle-clogging under the simulation: executors' links clogged one
+    by one, then released in a seeded order, on virtual time."""
+    plan = FaultPlan([Fault("swizzle_clog", message="RunTask", seconds=0.5)], seed=seed)
+    with Context("sim[3]", "swizzle", conf={**QUIET, "sim.seed": seed, "tracing": True}, faults=plan) as sc:
+        answer = shuffle_job(sc)
+        steps = [f.where for f in sc.listener_events(FaultInjected)]
+        return answer, actor_trace(sc), steps
+
+
+def test_swizzle_clogging_in_the_simulation_replays_message_for_message():
+    answer, trace, steps = run_swizzled(11)
+    assert answer == EXPECTED
+    assert any(s.startswith("clog ") for s in steps) and any(s.startswith("unclog ") for s in steps), steps
+    again = run_swizzled(11)
+    assert again[0] == EXPECTED and again[2] == steps and again[1] == trace, "same seed, different run"
