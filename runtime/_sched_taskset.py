@@ -3,16 +3,21 @@
 What it owns: each task's state (one ``TASK_TRANSITIONS`` table), its attempts (bounded
 history) and counted failures; the pending lists delay scheduling draws from (by
 executor, by host, without preference, all); the locality level it currently allows and
-when it last launched at it. :class:`~sparklet.runtime._tasksets.TaskSchedulerCore` owns
-the executors and task ids and drives these sets; the theory of both (scheduling,
-failure and recovery, review checklist) opens ``_tasksets.py``.
+when it last launched at it; the live executors' hosts as last told. It lives in its own
+``TaskSetManager`` actor (``_task_set_actor.py``), a child of the task scheduler, whose
+cross-set core (:class:`~sparklet.runtime._tasksets.TaskSchedulerCore`) owns executors,
+cores and task ids and offers this set free cores (``resource_offers``) with task ids
+reserved for it. Status updates reach it by task id (``task_ended``); it answers with the
+``TaskEnded`` (and ``TaskSetFailed``) events for the DAG core. The theory of the
+scheduler as a whole opens ``_tasksets.py``.
 
-Invariants (``validate_state``, called by the scheduler's):
+Invariants (``validate_state``, called after every step of the scheduler tests):
 * a task is RUNNING exactly while one attempt of it runs; PENDING while neither running
   nor done; FAILED, KILLED or LOST only once done or given up (else it went back to
   PENDING); a pending task of a live set is on the ``all`` list;
 * fewer than ``max_failures`` counted failures per task unless the set gave up;
 * every task done makes the set a zombie; a zombie launches nothing;
+* launches use only offered cores and the reserved ids, in order;
 * the current locality index points into ``levels``, which end with ANY.
 """
 
@@ -24,9 +29,11 @@ import enum
 from typing import Any, Callable
 
 from sparklet.actors import SparkletInternalError, StateMachine
-from sparklet.runtime._sched_events import SubmitTasks, TaskLocality, TaskSetFailed, parse_location
+from sparklet.runtime._sched_events import (
+    TASK_END_STATUSES, KillTask, LaunchTask, SubmitTasks, TaskEnded, TaskLocality, TaskSetFailed, parse_location,
+)
 
-__all__ = ["TaskState", "TASK_TRANSITIONS", "TaskAttempt", "ExecutorInfo", "TaskSetManagerCore"]
+__all__ = ["TaskState", "TASK_TRANSITIONS", "TaskAttempt", "ExecutorInfo", "Slot", "TaskSetManagerCore"]
 
 HISTORY = 16
 L = TaskLocality
@@ -78,6 +85,18 @@ class ExecutorInfo:
     cores: int
     # Invariant: the ids of the tasks running here; never more than cores.
     running: set[int] = dataclasses.field(default_factory=set)
+    # Which registration of this id (a restarted executor registers again under its id).
+    incarnation: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Slot:
+    """Free cores of one executor, offered to a task set (Spark's ``WorkerOffer``)."""
+
+    executor_id: str
+    host: str
+    free: int
+    incarnation: int = 0
 
 
 class _PendingTasks:
@@ -95,7 +114,7 @@ class TaskSetManagerCore:
     """The tasks of one stage attempt."""
 
     def __init__(self, task_set: SubmitTasks, *, clock: Callable[[], float], max_failures: int,
-                 locality_wait: float, executors: dict[str, ExecutorInfo]) -> None:
+                 locality_wait: float, executor_hosts: dict[str, str] | None = None) -> None:
         self.task_set = task_set
         self.stage_id, self.stage_attempt, self.priority = task_set.stage_id, task_set.stage_attempt, task_set.priority
         self.name = f"{self.stage_id}.{self.stage_attempt}"
@@ -105,7 +124,8 @@ class TaskSetManagerCore:
                 raise ValueError(f"SubmitTasks for stage {self.name}: task {i} has index {spec.index}, expected {i}")
         self._clock = clock
         self.max_failures = max_failures
-        self._executors = executors  # the scheduler's, read only
+        # The live executors (id -> host) as the task scheduler last said (``executors_changed``).
+        self.executor_hosts: dict[str, str] = dict(executor_hosts or {})
         n = len(self.tasks)
         self.partition_to_index = {spec.partition: i for i, spec in enumerate(self.tasks)}
         self.task_fsms = [StateMachine(f"task {i} in stage {self.name}", TaskState.PENDING, TASK_TRANSITIONS, HISTORY)
@@ -179,9 +199,9 @@ class TaskSetManagerCore:
 
     # -- locality ------------------------------------------------------------------------------------
     def _compute_valid_levels(self) -> list[TaskLocality]:
-        hosts = {info.host for info in self._executors.values()}
+        hosts = set(self.executor_hosts.values())
         levels = []
-        if any(e in self._executors for e, indices in self.pending.for_executor.items() if indices):
+        if any(e in self.executor_hosts for e, indices in self.pending.for_executor.items() if indices):
             levels.append(L.PROCESS_LOCAL)
         if any(h in hosts for h, indices in self.pending.for_host.items() if indices):
             levels.append(L.NODE_LOCAL)
@@ -198,6 +218,11 @@ class TaskSetManagerCore:
         while locality > self.levels[index]:
             index += 1
         return index
+
+    def executors_changed(self, executor_hosts: dict[str, str]) -> None:
+        """Executors came or went (id -> host of the live ones)."""
+        self.executor_hosts = dict(executor_hosts)
+        self.recompute_locality()
 
     def recompute_locality(self) -> None:
         """Executors came or went: the levels worth waiting at may have changed."""
@@ -236,6 +261,38 @@ class TaskSetManagerCore:
         return self.last_reset_time + self._wait(self.levels[self.current_level_index])
 
     # -- launching ---------------------------------------------------------------------------------------
+    def resource_offers(self, slots: "list[Slot] | tuple[Slot, ...]", first_task_id: int, *,
+                        cause: Any = None) -> list[LaunchTask]:
+        """Launch onto the offered free cores (the per-set half of TaskSchedulerImpl's
+        ``resourceOffers``): level by level, round after round over the executors while
+        something launches. Task ids are ``first_task_id``, ``first_task_id + 1``, ... in
+        launch order (the task scheduler reserved them)."""
+        if self.is_zombie:
+            return []
+        now = self._clock()
+        free = {slot.executor_id: slot.free for slot in slots}
+        launched: list[LaunchTask] = []
+        for max_locality in list(self.levels):
+            while True:
+                launched_now = False
+                for slot in slots:
+                    if free[slot.executor_id] < 1:
+                        continue
+                    found = self.resource_offer(slot.executor_id, slot.host, max_locality, now)
+                    if found is None:
+                        continue
+                    index, locality = found
+                    task_id = first_task_id + len(launched)
+                    attempt = self.launch(index, task_id, slot.executor_id, slot.host, locality, now)
+                    launched.append(LaunchTask(task_id, slot.executor_id, self.stage_id, self.stage_attempt,
+                                               self.tasks[index].partition, index, attempt.attempt_number, locality,
+                                               cause=cause))
+                    free[slot.executor_id] -= 1
+                    launched_now = True
+                if not launched_now:
+                    break
+        return launched
+
     def resource_offer(self, executor_id: str, host: str, max_locality: TaskLocality,
                        now: float) -> tuple[int, TaskLocality] | None:
         """The task to run on one free core of ``executor_id``, if any may run there now."""
@@ -279,8 +336,29 @@ class TaskSetManagerCore:
         return attempt
 
     # -- outcomes ----------------------------------------------------------------------------------------
-    def task_ended(self, task_id: int, status: str, reason: str, exception: Any, cause: Any,
-                   now: float) -> TaskSetFailed | None:
+    def task_ended(self, task_id: int, status: str, reason: str = "", *, result: Any = None,
+                   accum_updates: Any = (), metrics: dict | None = None, map_status: Any = None,
+                   fetch_failed_shuffle_id: int | None = None, fetch_failed_map_id: int | None = None,
+                   fetch_failed_executor_id: str | None = None, cause: Any = None) -> list:
+        """A running attempt ended: the ``TaskEnded`` for the DAG core, then a
+        ``TaskSetFailed`` if this was a task's last allowed failure. An id that is not
+        running here (a duplicate report) is ignored."""
+        if status not in TASK_END_STATUSES:
+            raise ValueError(f"task_ended: status must be one of {sorted(TASK_END_STATUSES)}, got {status!r}")
+        if task_id not in self.running:
+            return []
+        index = self.running[task_id]
+        attempt = self.attempt_by_task_id[task_id]
+        ended = TaskEnded(self.stage_id, self.stage_attempt, self.tasks[index].partition, task_id, attempt.executor_id,
+                          status, result, tuple(accum_updates), dict(metrics or {}), reason, map_status,
+                          fetch_failed_shuffle_id, fetch_failed_map_id, fetch_failed_executor_id,
+                          attempt.attempt_number, cause=cause)
+        gave_up = self._record_end(task_id, status, reason, result if status == "failed" else None, cause,
+                                   self._clock())
+        return [ended] if gave_up is None else [ended, gave_up]
+
+    def _record_end(self, task_id: int, status: str, reason: str, exception: Any, cause: Any,
+                    now: float) -> TaskSetFailed | None:
         """Record the end of a running attempt; re-queue, or give up (returned)."""
         index = self.running.pop(task_id)
         attempt = self.attempt_by_task_id.pop(task_id)
@@ -312,6 +390,12 @@ class TaskSetManagerCore:
             self._move(index, TaskState.PENDING, cause, "re-queued", now)
             self._add_pending(index)
         return None
+
+    def cancel(self, reason: str, cause: Any = None) -> list[KillTask]:
+        """Become a zombie and kill every running attempt (the stage was cancelled)."""
+        self.is_zombie = True
+        return [KillTask(task_id, self.attempt_by_task_id[task_id].executor_id, self.stage_id, self.stage_attempt,
+                         f"Stage cancelled: {reason}", cause=cause) for task_id in sorted(self.running)]
 
     def _move(self, index: int, new: TaskState, cause: Any, why: str, now: float) -> None:
         fsm = self.task_fsms[index]

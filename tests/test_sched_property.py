@@ -2,7 +2,7 @@
 
 Two runs spelled out, then hypothesis drives a :class:`Cluster` (the cores wired as the actor wires them) through
 job submissions, task successes and failures, kills, executor losses and arrivals,
-cancellations and clock ticks. Every step validates both cores; afterwards the cluster
+cancellations, crashed task sets and clock ticks. Every step validates both cores; afterwards the cluster
 runs to quiescence and every job must have ended exactly once, with the right results
 if it succeeded, accumulators merged at most once per (stage, partition), and every
 registry but the map outputs empty."""
@@ -64,7 +64,7 @@ def universe(indeterminate: bool) -> list:
 
 
 KINDS = (["success"] * 8 + ["failed"] * 2 + ["fetch_failed"] * 3 + ["lose", "add", "submit", "tick"] * 2
-         + ["killed", "cancel", "cancel_group"])
+         + ["killed", "cancel", "cancel_group", "crash"])
 steps = st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 50), st.integers(0, 50)), min_size=10, max_size=80)
 
 
@@ -102,6 +102,9 @@ def test_random_event_sequences_keep_invariants_and_every_job_ends(indeterminate
             cluster.cancel(JobCancelled(a % len(cluster.submitted), "on purpose"))
         elif kind == "cancel_group":
             cluster.cancel(JobGroupCancelled("g"))
+        elif kind == "crash" and cluster.ts.task_sets:
+            live = sorted(cluster.ts.task_sets)
+            cluster.crash_task_set(*live[a % len(live)])
         elif kind == "tick":
             cluster.clock.advance([0.5, 1.0, 3.0][a % 3])
             cluster.offer()
