@@ -322,6 +322,8 @@ class Executor(Actor):
             slot = self._running.get(msg.task_id)
         killed = slot is None or slot[0] is _KILLED_BEFORE_START or (slot[1] is not None and slot[1].killed)
         self._completed += 1
+        if killed and not future.cancelled():
+            future.exception()  # a killed task's TaskKilled is its expected end, not an unretrieved error
         if future.cancelled() or killed:
             update = StatusUpdate(self.executor_id, msg.task_id, "killed", None, None, None, {})
         elif isinstance(future.exception(), FetchFailed):

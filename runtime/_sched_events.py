@@ -320,6 +320,8 @@ class JobEndedInfo:
 
 @_frozen
 class LaunchTask:
+    """``speculative``: a copy of a task that still runs elsewhere (speculation)."""
+
     task_id: int
     executor_id: str
     stage_id: int
@@ -328,6 +330,7 @@ class LaunchTask:
     index: int
     attempt_number: int
     locality: TaskLocality
+    speculative: bool = False
     cause: int | None = _cause()
 
 

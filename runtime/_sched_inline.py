@@ -16,6 +16,7 @@ from sparklet.actors import SparkletInternalError
 from sparklet.runtime._sched_events import (
     TASK_END_STATUSES, CancelTasks, KillTask, LaunchTask, MarkPartitionCompleted, SubmitTasks, TaskSetLost,
 )
+from sparklet.runtime._sched_taskset import Speculation
 from sparklet.runtime._tasksets import Offer, TaskLost, TaskSchedulerCore, TaskSetManagerCore
 
 __all__ = ["InlineTaskScheduler"]
@@ -23,13 +24,14 @@ __all__ = ["InlineTaskScheduler"]
 
 class InlineTaskScheduler:
     def __init__(self, *, clock: Callable[[], float], max_failures: int = 4, locality_wait: float = 3.0,
-                 speculation: bool = False) -> None:
+                 speculation: Speculation | None = None) -> None:
         if not isinstance(max_failures, int) or max_failures < 1:
             raise ValueError(f"max_failures must be a positive integer, got {max_failures!r}")
         if locality_wait < 0:
             raise ValueError(f"locality_wait must be >= 0 seconds, got {locality_wait!r}")
-        if speculation:
-            raise ValueError("speculation=True: speculative execution is not implemented yet")
+        if speculation is not None and not isinstance(speculation, Speculation):
+            raise TypeError(f"speculation must be a Speculation or None, got {speculation!r}")
+        self.speculation = speculation
         self._clock = clock
         self.max_failures = max_failures
         self.locality_wait = locality_wait
@@ -68,7 +70,7 @@ class InlineTaskScheduler:
             self._after(old)
         self.task_sets[key] = TaskSetManagerCore(task_set, clock=self._clock, max_failures=self.max_failures,
                                                  locality_wait=self.locality_wait,
-                                                 executor_hosts=self.core.executor_hosts())
+                                                 executor_hosts=self.core.executor_hosts(), speculation=self.speculation)
         self._after(key)
         return self.resource_offers(cause=task_set.cause)
 
@@ -164,6 +166,12 @@ class InlineTaskScheduler:
         kills = [KillTask(task_id, executor_id, stage_id, stage_attempt, f"Task set {stage_id}.{stage_attempt} crashed: {reason}",
                           cause=cause) for task_id, executor_id in self.core.set_crashed(key, cause=cause)]
         return [*kills, TaskSetLost(stage_id, stage_attempt, reason, cause=cause), *self.resource_offers(cause=cause)]
+
+    def check_speculatable_tasks(self, *, cause: Any = None) -> list:
+        """The periodic speculation check (each set actor runs it on a timer): offer cores
+        when a set found slow tasks to copy."""
+        found = [manager.check_speculatable_tasks(self._clock()) for manager in list(self.task_sets.values())]
+        return self.resource_offers(cause=cause) if any(found) else []
 
     def next_locality_deadline(self) -> float | None:
         deadlines = [d for d in (m.locality_deadline() for m in self.task_sets.values()) if d is not None]

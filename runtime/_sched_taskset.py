@@ -12,8 +12,9 @@ reserved for it. Status updates reach it by task id (``task_ended``); it answers
 scheduler as a whole opens ``_tasksets.py``.
 
 Invariants (``validate_state``, called after every step of the scheduler tests):
-* a task is RUNNING exactly while one attempt of it runs; PENDING while neither running
-  nor done; FAILED, KILLED or LOST only once done or given up (else it went back to
+* a task is RUNNING while an attempt of it runs and none succeeded (at most two run:
+  the task and its speculative copy; the loser runs on, SUCCEEDED, until its kill lands);
+  PENDING while neither running nor done; FAILED, KILLED or LOST only once done or given up (else it went back to
   PENDING); a pending task of a live set is on the ``all`` list;
 * fewer than ``max_failures`` counted failures per task unless the set gave up;
 * every task done makes the set a zombie; a zombie launches nothing;
@@ -33,7 +34,8 @@ from sparklet.runtime._sched_events import (
     TASK_END_STATUSES, KillTask, LaunchTask, SubmitTasks, TaskEnded, TaskLocality, TaskSetFailed, parse_location,
 )
 
-__all__ = ["TaskState", "TASK_TRANSITIONS", "TaskAttempt", "ExecutorInfo", "Slot", "TaskSetManagerCore"]
+__all__ = ["TaskState", "TASK_TRANSITIONS", "ATTEMPT_TRANSITIONS", "TaskAttempt", "ExecutorInfo", "Slot",
+           "Speculation", "TaskSetManagerCore"]
 
 HISTORY = 16
 L = TaskLocality
@@ -63,9 +65,16 @@ _END_STATE = {"success": _T.SUCCEEDED, "failed": _T.FAILED, "fetch_failed": _T.F
               "executor_lost": _T.LOST}
 
 
+# One attempt's own states: an attempt runs once and ends once.
+ATTEMPT_TRANSITIONS = {
+    _T.RUNNING: frozenset({_T.SUCCEEDED, _T.FAILED, _T.KILLED, _T.LOST}),
+    _T.SUCCEEDED: frozenset(), _T.FAILED: frozenset(), _T.KILLED: frozenset(), _T.LOST: frozenset(),
+}
+
+
 @dataclasses.dataclass
 class TaskAttempt:
-    """One launch of a task (Spark's ``TaskInfo``)."""
+    """One launch of a task (Spark's ``TaskInfo``); ``state`` moves by ``ATTEMPT_TRANSITIONS``."""
 
     task_id: int
     attempt_number: int
@@ -73,9 +82,17 @@ class TaskAttempt:
     host: str
     locality: TaskLocality
     launched_at: float
+    speculative: bool = False
+    state: TaskState = TaskState.RUNNING
     finished_at: float | None = None
     status: str | None = None
     reason: str = ""
+    kill_reason: str | None = None  # why we asked for it to be killed, if we did
+
+    def end(self, state: TaskState, now: float, status: str, reason: str) -> None:
+        if state not in ATTEMPT_TRANSITIONS[self.state]:
+            raise SparkletInternalError(f"TID {self.task_id}: attempt {self.state.value} -> {state.value}. Please report it.")
+        self.state, self.finished_at, self.status, self.reason = state, now, status, reason
 
 
 @dataclasses.dataclass
@@ -99,6 +116,25 @@ class Slot:
     incarnation: int = 0
 
 
+@dataclasses.dataclass(frozen=True)
+class Speculation:
+    """Spark's ``spark.speculation.*``: once ``quantile`` of a set's tasks succeeded, a task
+    running longer than ``multiplier`` times their median run time (and at least
+    ``min_task_runtime`` seconds) gets a copy on another executor; the first to finish wins."""
+
+    multiplier: float = 1.5
+    quantile: float = 0.75
+    min_task_runtime: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.quantile <= 1.0:
+            raise ValueError(f"speculation.quantile must be within (0, 1], got {self.quantile!r}")
+        if self.multiplier < 1.0:
+            raise ValueError(f"speculation.multiplier must be >= 1, got {self.multiplier!r}")
+        if self.min_task_runtime < 0:
+            raise ValueError(f"speculation.minTaskRuntime must be >= 0 seconds, got {self.min_task_runtime!r}")
+
+
 class _PendingTasks:
     """Indices waiting to run, by where they would rather run. Lists are popped from the
     end and cleaned lazily: an entry whose task is running or done is skipped then."""
@@ -114,7 +150,8 @@ class TaskSetManagerCore:
     """The tasks of one stage attempt."""
 
     def __init__(self, task_set: SubmitTasks, *, clock: Callable[[], float], max_failures: int,
-                 locality_wait: float, executor_hosts: dict[str, str] | None = None) -> None:
+                 locality_wait: float, executor_hosts: dict[str, str] | None = None,
+                 speculation: Speculation | None = None) -> None:
         self.task_set = task_set
         self.stage_id, self.stage_attempt, self.priority = task_set.stage_id, task_set.stage_attempt, task_set.priority
         self.name = f"{self.stage_id}.{self.stage_attempt}"
@@ -137,7 +174,14 @@ class TaskSetManagerCore:
         self.failure_reasons: list[list[str]] = [[] for _ in range(n)]
         # Invariant: tasks whose output is no longer needed from this set (Spark's ``successful``).
         self.successful: set[int] = set()
-        # Invariant: running task id -> its task index; at most one per index.
+        self.speculation = speculation
+        # Invariant: run times of successful attempts (seconds), for the speculation median.
+        self.successful_durations: list[float] = []
+        # Invariant: indices waiting for a speculative copy: not successful, one copy running.
+        self.speculatable: set[int] = set()
+        # Invariant: how many attempts of each task run (at most 2: the task and its copy).
+        self.copies_running = [0] * n
+        # Invariant: running task id -> its task index.
         self.running: dict[int, int] = {}
         self.attempt_by_task_id: dict[int, TaskAttempt] = {}
         # Invariant: a zombie launches nothing; it is unregistered once nothing runs.
@@ -291,7 +335,51 @@ class TaskSetManagerCore:
                     launched_now = True
                 if not launched_now:
                     break
+        if self.speculatable:
+            for slot in slots:
+                while free[slot.executor_id] > 0:
+                    index = self._dequeue_speculative(slot.executor_id)
+                    if index is None:
+                        break
+                    task_id = first_task_id + len(launched)
+                    attempt = self.launch(index, task_id, slot.executor_id, slot.host, L.ANY, now, speculative=True)
+                    launched.append(LaunchTask(task_id, slot.executor_id, self.stage_id, self.stage_attempt,
+                                               self.tasks[index].partition, index, attempt.attempt_number, L.ANY,
+                                               True, cause=cause))
+                    free[slot.executor_id] -= 1
         return launched
+
+    def _dequeue_speculative(self, executor_id: str) -> int | None:
+        """A task waiting for a copy that has no attempt running on ``executor_id``."""
+        for index in sorted(self.speculatable):
+            if index in self.successful or self.copies_running[index] != 1:
+                self.speculatable.discard(index)  # done, or its only attempt ended: no copy needed
+                continue
+            if all(self.attempt_by_task_id[t].executor_id != executor_id
+                   for t, i in self.running.items() if i == index):
+                return index
+        return None
+
+    def check_speculatable_tasks(self, now: float) -> bool:
+        """Spark's ``checkSpeculatableTasks``: mark tasks running far longer than the median
+        of the successful ones for a copy. True when it found any (offer cores then)."""
+        spec = self.speculation
+        n = len(self.tasks)
+        if spec is None or self.is_zombie or n == 1:
+            return False
+        if len(self.successful_durations) < max(int(spec.quantile * n), 1):
+            return False
+        durations = sorted(self.successful_durations)
+        median = durations[len(durations) // 2]
+        threshold = max(spec.multiplier * median, spec.min_task_runtime)
+        found = False
+        for task_id, index in self.running.items():
+            if index in self.successful or index in self.speculatable or self.copies_running[index] != 1:
+                continue
+            if now - self.attempt_by_task_id[task_id].launched_at > threshold:
+                self.speculatable.add(index)
+                found = True
+        return found
 
     def resource_offer(self, executor_id: str, host: str, max_locality: TaskLocality,
                        now: float) -> tuple[int, TaskLocality] | None:
@@ -326,9 +414,13 @@ class TaskSetManagerCore:
         return None
 
     def launch(self, index: int, task_id: int, executor_id: str, host: str, locality: TaskLocality,
-               now: float) -> TaskAttempt:
-        self._move(index, TaskState.RUNNING, self.task_set.cause, f"TID {task_id} on {executor_id}", now)
-        attempt = TaskAttempt(task_id, self.next_attempt_number[index], executor_id, host, locality, now)
+               now: float, speculative: bool = False) -> TaskAttempt:
+        if speculative:
+            self.speculatable.discard(index)  # the task stays RUNNING: now with two attempts
+        else:
+            self._move(index, TaskState.RUNNING, self.task_set.cause, f"TID {task_id} on {executor_id}", now)
+        attempt = TaskAttempt(task_id, self.next_attempt_number[index], executor_id, host, locality, now, speculative)
+        self.copies_running[index] += 1
         self.next_attempt_number[index] += 1
         self.attempts[index].append(attempt)
         self.running[task_id] = index
@@ -341,8 +433,9 @@ class TaskSetManagerCore:
                    fetch_failed_shuffle_id: int | None = None, fetch_failed_map_id: int | None = None,
                    fetch_failed_executor_id: str | None = None, cause: Any = None) -> list:
         """A running attempt ended: the ``TaskEnded`` for the DAG core, then a
-        ``TaskSetFailed`` if this was a task's last allowed failure. An id that is not
-        running here (a duplicate report) is ignored."""
+        ``TaskSetFailed`` if this was a task's last allowed failure, or ``KillTask`` for the
+        task's other attempt if this one succeeded. An id that is not running here (a
+        duplicate report) is ignored."""
         if status not in TASK_END_STATUSES:
             raise ValueError(f"task_ended: status must be one of {sorted(TASK_END_STATUSES)}, got {status!r}")
         if task_id not in self.running:
@@ -353,20 +446,27 @@ class TaskSetManagerCore:
                           status, result, tuple(accum_updates), dict(metrics or {}), reason, map_status,
                           fetch_failed_shuffle_id, fetch_failed_map_id, fetch_failed_executor_id,
                           attempt.attempt_number, cause=cause)
-        gave_up = self._record_end(task_id, status, reason, result if status == "failed" else None, cause,
-                                   self._clock())
-        return [ended] if gave_up is None else [ended, gave_up]
+        return [ended, *self._record_end(task_id, status, reason, result if status == "failed" else None, cause,
+                                         self._clock())]
 
     def _record_end(self, task_id: int, status: str, reason: str, exception: Any, cause: Any,
-                    now: float) -> TaskSetFailed | None:
-        """Record the end of a running attempt; re-queue, or give up (returned)."""
+                    now: float) -> list:
+        """Record the end of a running attempt: a success kills the task's other attempt;
+        the last attempt's failure re-queues the task or gives up (``TaskSetFailed``)."""
         index = self.running.pop(task_id)
         attempt = self.attempt_by_task_id.pop(task_id)
-        attempt.finished_at, attempt.status, attempt.reason = now, status, reason
-        self._move(index, _END_STATE[status], cause, f"TID {task_id} {status}", now)
+        attempt.end(_END_STATE[status], now, status, reason)
+        self.copies_running[index] -= 1
+        last_copy = self.copies_running[index] == 0
+        self.speculatable.discard(index)  # it had one copy running, now none: a retry, not a copy
         if status == "success":
+            if self.task_fsms[index].state is TaskState.RUNNING:
+                self._move(index, TaskState.SUCCEEDED, cause, f"TID {task_id} success", now)
+                self.successful_durations.append(now - attempt.launched_at)
             self._mark_successful(index)
-            return None
+            return self._kill_other_attempts(index, attempt, cause)
+        if last_copy and self.task_fsms[index].state is TaskState.RUNNING:
+            self._move(index, _END_STATE[status], cause, f"TID {task_id} {status}", now)
         where = f"({attempt.host} executor {attempt.executor_id})"
         description = (f"Lost task {index}.{attempt.attempt_number} (partition {self.tasks[index].partition}) in "
                        f"stage {self.name} (TID {task_id}) {where}: {reason or status}")
@@ -375,27 +475,46 @@ class TaskSetManagerCore:
             self.is_zombie = True
         elif status == "failed":
             self.last_exception = exception
-            if not self.is_zombie:
+            if not self.is_zombie and index not in self.successful:
                 self.failure_reasons[index].append(description)
                 failures = self.failure_reasons[index]
                 if len(failures) >= self.max_failures:
                     self.is_zombie = True
                     listing = "\n".join(f"  {k}. {r}" for k, r in enumerate(failures, 1))
-                    return TaskSetFailed(
+                    return [TaskSetFailed(
                         self.stage_id, self.stage_attempt,
                         f"Task {index} in stage {self.name} failed {len(failures)} times, most recent failure: "
                         f"{description}\nAll {len(failures)} failures of task {index}:\n{listing}",
-                        exception, cause=cause)
-        if index not in self.successful:
+                        exception, cause=cause)]
+        if index not in self.successful and last_copy:
             self._move(index, TaskState.PENDING, cause, "re-queued", now)
             self._add_pending(index)
-        return None
+        return []
+
+    def _kill_other_attempts(self, index: int, winner: TaskAttempt, cause: Any) -> list[KillTask]:
+        kills = []
+        for task_id, other in sorted(self.running.items()):
+            attempt = self.attempt_by_task_id[task_id]
+            if other == index and attempt.kill_reason is None:
+                attempt.kill_reason = (f"another attempt succeeded: TID {winner.task_id} (attempt "
+                                       f"{winner.attempt_number}) on executor {winner.executor_id}")
+                kills.append(KillTask(task_id, attempt.executor_id, self.stage_id, self.stage_attempt,
+                                      attempt.kill_reason, cause=cause))
+        return kills
 
     def cancel(self, reason: str, cause: Any = None) -> list[KillTask]:
-        """Become a zombie and kill every running attempt (the stage was cancelled)."""
+        """Become a zombie and kill every running attempt not being killed already (the
+        stage was cancelled)."""
         self.is_zombie = True
-        return [KillTask(task_id, self.attempt_by_task_id[task_id].executor_id, self.stage_id, self.stage_attempt,
-                         f"Stage cancelled: {reason}", cause=cause) for task_id in sorted(self.running)]
+        kills = []
+        for task_id in sorted(self.running):
+            attempt = self.attempt_by_task_id[task_id]
+            if attempt.kill_reason is not None:
+                continue  # being killed already (its copy won): keep the first reason
+            attempt.kill_reason = f"Stage cancelled: {reason}"
+            kills.append(KillTask(task_id, attempt.executor_id, self.stage_id, self.stage_attempt, attempt.kill_reason,
+                                  cause=cause))
+        return kills
 
     def _move(self, index: int, new: TaskState, cause: Any, why: str, now: float) -> None:
         fsm = self.task_fsms[index]
@@ -425,16 +544,24 @@ class TaskSetManagerCore:
         def fail(message: str) -> None:
             raise SparkletInternalError(f"{self!r}: {message}. Please report it.")
 
-        running_indices = list(self.running.values())
-        if len(set(running_indices)) != len(running_indices):
-            fail(f"a task runs twice: {sorted(running_indices)}")
+        copies = collections.Counter(self.running.values())
+        if copies != collections.Counter({i: c for i, c in enumerate(self.copies_running) if c}):
+            fail(f"copies running {self.copies_running} disagree with running tasks {sorted(self.running.items())}")
+        if any(c > (2 if self.speculation else 1) for c in copies.values()):
+            fail(f"a task runs too many times: {sorted(copies.items())}")
         if self.running.keys() != self.attempt_by_task_id.keys():
             fail("running tasks and their attempts disagree")
+        if any(a.state is not TaskState.RUNNING for a in self.attempt_by_task_id.values()):
+            fail("an ended attempt is still running")
+        if any(self.copies_running[i] != 1 for i in self.speculatable - self.successful):
+            fail(f"speculatable tasks {sorted(self.speculatable)} without exactly one running copy")
         launchable = set(self.pending.all)
         for i, fsm in enumerate(self.task_fsms):
             state = fsm.state
-            if (state is TaskState.RUNNING) != (i in running_indices):
-                fail(f"task {i} is {state.value} but {'' if i in running_indices else 'not '}running")
+            if state is TaskState.RUNNING and not copies[i]:
+                fail(f"task {i} is running but no attempt of it runs")
+            if copies[i] and state not in (TaskState.RUNNING, TaskState.SUCCEEDED):
+                fail(f"task {i} is {state.value} but {copies[i]} attempts of it run")
             if state is TaskState.SUCCEEDED and i not in self.successful:
                 fail(f"task {i} succeeded but is not marked successful")
             if state in (TaskState.FAILED, TaskState.KILLED, TaskState.LOST) and not (i in self.successful or self.is_zombie):

@@ -27,7 +27,8 @@ from sparklet.actors import Actor, ActorRef, Local, handler, message
 from sparklet.runtime import _listener as listen
 from sparklet.runtime._messages import DropStageBinary, InterruptTask, ReviveOffers, RunTask, StageBinary, StatusUpdate
 from sparklet.runtime._pickling import loads, rebuild_error
-from sparklet.runtime._sched_events import MapStatus, SubmitTasks
+from sparklet.runtime._sched_events import KillTask, MapStatus, SubmitTasks
+from sparklet.runtime._sched_taskset import Speculation
 from sparklet.runtime._tasksets import Offer, TaskLost, TaskSetManagerCore
 
 __all__ = [
@@ -95,6 +96,11 @@ class ExecutorsChanged:
     hosts: dict
 
 
+@message(tag="sparklet.CheckSpeculation")
+class CheckSpeculation:
+    """Time to look for slow tasks to copy (every ``speculation.interval``)."""
+
+
 @message(tag="sparklet.ReviveLocality")
 class ReviveLocality:
     """This set's locality wait ran out: ask for an offer."""
@@ -135,11 +141,19 @@ class TaskSetManager(Actor):
         self._task_set = task_set
         self._binary = binary
         self._key = f"{task_set.stage_id}.{task_set.stage_attempt}"
+        speculation = Speculation(conf["speculation.multiplier"], conf["speculation.quantile"],
+                                  conf["speculation.minTaskRuntime"]) if conf["speculation"] else None
+        self._speculation_interval = conf["speculation.interval"]
         self.core = TaskSetManagerCore(task_set, clock=time.monotonic, max_failures=conf["task.maxFailures"],
-                                       locality_wait=conf["locality.wait"], executor_hosts=executor_hosts)
+                                       locality_wait=conf["locality.wait"], executor_hosts=executor_hosts,
+                                       speculation=speculation)
         # Invariant: the executors (by reference) holding this set's binary.
         self._has_binary: set[ActorRef] = set()
         self._bus = shared.listener_bus
+
+    def pre_start(self) -> None:
+        if self.core.speculation is not None:
+            self.timers.start_periodic("speculation", CheckSpeculation(), self._speculation_interval)
 
     def post_stop(self) -> None:
         for ref in self._has_binary:
@@ -172,10 +186,13 @@ class TaskSetManager(Actor):
     @handler(CancelTaskSet)
     def cancel(self, msg: CancelTaskSet) -> None:
         for kill in self.core.cancel(msg.reason):
-            ref = self._shared.executor_refs.get(kill.executor_id)
-            if ref is not None:
-                ref.tell(InterruptTask(kill.task_id, kill.reason))
+            self._kill(kill)
         self._report(None, [], (), [])
+
+    def _kill(self, kill: KillTask) -> None:
+        ref = self._shared.executor_refs.get(kill.executor_id)
+        if ref is not None:
+            ref.tell(InterruptTask(kill.task_id, kill.reason))
 
     @handler(CompletePartition)
     def complete_partition(self, msg: CompletePartition) -> None:
@@ -193,12 +210,22 @@ class TaskSetManager(Actor):
         self.core.executors_changed(msg.hosts)
         self._arm_locality_timer()
 
+    @handler(CheckSpeculation)
+    def check_speculation(self, msg: CheckSpeculation) -> None:
+        if self.core.check_speculatable_tasks(time.monotonic()):
+            self.context.parent.tell(ReviveOffers())
+
     @handler(ReviveLocality)
     def revive(self, msg: ReviveLocality) -> None:
         self.context.parent.tell(ReviveOffers())
 
     # -- doing it -------------------------------------------------------------------------------------
     def _report(self, offer: Offer | None, launches: list, unsent: tuple, events: list) -> None:
+        if any(isinstance(e, KillTask) for e in events):
+            for kill in events:
+                if isinstance(kill, KillTask):
+                    self._kill(kill)
+            events = [e for e in events if not isinstance(e, KillTask)]
         self.context.parent.tell(TaskSetReport(
             self.core.stage_id, self.core.stage_attempt, Local(offer), Local(launches), unsent, Local(events),
             self.core.is_zombie, self.core.is_finished))
@@ -238,7 +265,7 @@ class TaskSetManager(Actor):
                 continue
             self._bus.post(listen.TaskStart(time.time(), launch.task_id, launch.stage_id, launch.stage_attempt,
                                             launch.partition, launch.attempt_number, launch.executor_id,
-                                            launch.locality.name))
+                                            launch.locality.name, launch.speculative))
         return launches, tuple(unsent), events
 
     def _status(self, msg: StatusUpdate) -> list:
@@ -253,7 +280,7 @@ class TaskSetManager(Actor):
             result = rebuild_error(msg.error)
             reason = f"{msg.error[0]}: {msg.error[1]}"
         elif msg.state == "killed":
-            reason = "killed"
+            reason = attempt.kill_reason or "killed"
         elif msg.state == "fetch_failed":
             reason = f"FetchFailed: {msg.error[1]}"
             shuffle_id, map_id, holder = msg.fetch_failed
@@ -273,4 +300,4 @@ class TaskSetManager(Actor):
         index = self.core.running[task_id]
         self._bus.post(listen.TaskEnd(time.time(), task_id, self.core.stage_id, self.core.stage_attempt,
                                       self.core.tasks[index].partition, attempt.attempt_number, executor_id, status,
-                                      reason, metrics))
+                                      reason, metrics, attempt.speculative))

@@ -187,10 +187,11 @@ class Cluster:
     moment, as a real reduce task would. Every step validates both cores."""
 
     def __init__(self, clock: FakeClock | None = None, max_failures: int = 4, max_attempts: int = 4,
-                 locality_wait: float = 0.0) -> None:
+                 locality_wait: float = 0.0, speculation: Any = None) -> None:
         self.clock = clock or FakeClock()
         self.dag = DAGSchedulerCore(clock=self.clock, max_consecutive_stage_attempts=max_attempts)
-        self.ts = InlineTaskScheduler(clock=self.clock, max_failures=max_failures, locality_wait=locality_wait)
+        self.ts = InlineTaskScheduler(clock=self.clock, max_failures=max_failures, locality_wait=locality_wait,
+                                      speculation=speculation)
         self.running: dict[int, LaunchTask] = {}  # what the executors run
         self.task_sets: dict[tuple[int, int], SubmitTasks] = {}
         self.outcomes: dict[int, Any] = {}  # job id -> JobSucceeded / JobFailed
@@ -257,6 +258,9 @@ class Cluster:
 
     def cancel(self, event: Any) -> None:
         self.route([event])
+
+    def speculate(self) -> None:
+        self.route(self.ts.check_speculatable_tasks(cause=next(self.causes)))
 
     def offer(self) -> None:
         self.route(self.ts.resource_offers(cause=next(self.causes)))

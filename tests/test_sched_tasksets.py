@@ -207,7 +207,7 @@ def test_fetch_failure_makes_the_set_a_zombie_without_retry():
 
 def test_usage_errors_and_ignored_reports():
     h = Harness()
-    with pytest.raises(ValueError, match="speculation=True"):
+    with pytest.raises(TypeError, match="speculation must be a Speculation or None, got True"):
         InlineTaskScheduler(clock=h.clock, speculation=True)
     with pytest.raises(ValueError, match="max_failures must be a positive integer, got 0"):
         InlineTaskScheduler(clock=h.clock, max_failures=0)

@@ -74,3 +74,40 @@ async def test_each_stage_attempt_is_a_child_actor_stopped_when_done():
         assert sorted(await job) == [(0, 12), (1, 16)]
         assert seen >= {"stage-0.0 [TaskSetManager]", "stage-1.0 [TaskSetManager]"}
         assert "stage-" not in sc.actor_system.tree()
+
+
+SPECULATE = {**QUIET, "speculation": True, "speculation.interval": 0.05, "speculation.minTaskRuntime": "100ms"}
+
+
+@pytest.mark.parametrize("master", ["inproc[2]", "local[2]"])
+def test_a_straggler_is_overtaken_by_its_speculative_copy(master):
+    from sparklet.runtime import Fault, FaultPlan
+
+    straggle = 8.0
+    plan = FaultPlan([Fault("slow", stage=0, partition=3, attempt=0, seconds=straggle)])
+    with Context(master, "speculation", conf=SPECULATE, faults=plan) as sc:
+        seen = sc.accumulator(0)
+
+        def work(x):
+            time.sleep(0.01)
+            seen.add(1)
+            return x + 1
+
+        started = time.monotonic()
+        assert sc.parallelize(range(40), 8).map(work).sum() == sum(range(1, 41))
+        elapsed = time.monotonic() - started
+        assert elapsed < straggle / 2, f"took {elapsed:.1f}s: the straggler was waited for"
+        assert seen.value == 40  # the partition that ran twice is counted once
+        copies = sc.listener_events(TaskStart, speculative=True)
+        assert [(c.stage_id, c.partition, c.attempt) for c in copies] == [(0, 3, 1)]
+        original = sc.listener_events(TaskStart, partition=3, attempt=0)[0]
+        assert copies[0].executor_id != original.executor_id  # on the other executor
+        deadline = time.monotonic() + straggle / 4  # the loser's end comes when its kill lands, after the job
+        while len(ends := {e.attempt: e for e in sc.listener_events(TaskEnd, partition=3)}) < 2:
+            assert time.monotonic() < deadline, f"the original attempt was not killed: {ends}"
+            time.sleep(0.02)
+        assert ends[1].status == "success" and ends[1].speculative
+        killed = ends[0]
+        assert killed.status == "killed" and not killed.speculative
+        assert killed.reason == (f"another attempt succeeded: TID {copies[0].task_id} (attempt 1) "
+                                 f"on executor {copies[0].executor_id}")
