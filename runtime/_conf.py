@@ -113,6 +113,11 @@ KEYS: dict[str, ConfKey] = {key.name: key for key in [
     ConfKey("speculation.multiplier", 1.5, _at_least_one, "A task is slow when it has run this many times the median run time of its stage's successful tasks."),
     ConfKey("speculation.quantile", 0.75, _fraction, "Fraction of a stage's tasks that must have succeeded before speculation is considered."),
     ConfKey("speculation.minTaskRuntime", 0.1, _seconds, "Seconds a task must have run before it may be speculated (`100ms` works too)."),
+    ConfKey("excludeOnFailure.enabled", False, _bool, "Stop scheduling on executors that keep failing tasks (Spark's excludeOnFailure)."),
+    ConfKey("excludeOnFailure.task.maxTaskAttemptsPerExecutor", 1, _positive_int, "Failures of one task on one executor before that task may not run there again (in its stage attempt)."),
+    ConfKey("excludeOnFailure.stage.maxFailedTasksPerExecutor", 2, _positive_int, "Different tasks failed on one executor before it gets no more tasks of that stage attempt."),
+    ConfKey("excludeOnFailure.application.maxFailedTasksPerExecutor", 2, _positive_int, "Task failures on one executor (in stage attempts that succeeded, within the timeout) before it is excluded for every job."),
+    ConfKey("excludeOnFailure.timeout", 3600.0, _positive_seconds, "Seconds an executor stays excluded, and a failure is remembered."),
     ConfKey("tracing", False, _bool, "Record actor events in the driver (and executors) for tracing."),
     ConfKey("eventLog.file", None, str, "Write the driver's actor events as JSON lines to this file."),
 ]}

@@ -16,6 +16,7 @@ from sparklet.actors import SparkletInternalError
 from sparklet.runtime._sched_events import (
     TASK_END_STATUSES, CancelTasks, KillTask, LaunchTask, MarkPartitionCompleted, SubmitTasks, TaskSetLost,
 )
+from sparklet.runtime._sched_health import ExcludeOnFailure, HealthTracker
 from sparklet.runtime._sched_taskset import Speculation
 from sparklet.runtime._tasksets import Offer, TaskLost, TaskSchedulerCore, TaskSetManagerCore
 
@@ -24,7 +25,7 @@ __all__ = ["InlineTaskScheduler"]
 
 class InlineTaskScheduler:
     def __init__(self, *, clock: Callable[[], float], max_failures: int = 4, locality_wait: float = 3.0,
-                 speculation: Speculation | None = None) -> None:
+                 speculation: Speculation | None = None, exclude: ExcludeOnFailure | None = None) -> None:
         if not isinstance(max_failures, int) or max_failures < 1:
             raise ValueError(f"max_failures must be a positive integer, got {max_failures!r}")
         if locality_wait < 0:
@@ -35,7 +36,10 @@ class InlineTaskScheduler:
         self._clock = clock
         self.max_failures = max_failures
         self.locality_wait = locality_wait
-        self.core = TaskSchedulerCore(clock=clock)
+        self.exclude = exclude
+        self.core = TaskSchedulerCore(clock=clock, health=HealthTracker(exclude, clock=clock) if exclude else None)
+        # ExecutorExcludedInfo of finished sets, for the test to read (the actor posts them to the listener).
+        self.health_events: list = []
         # Invariant: exactly the sets registered with the core that have not crashed.
         self.task_sets: dict[tuple[int, int], TaskSetManagerCore] = {}
 
@@ -70,7 +74,8 @@ class InlineTaskScheduler:
             self._after(old)
         self.task_sets[key] = TaskSetManagerCore(task_set, clock=self._clock, max_failures=self.max_failures,
                                                  locality_wait=self.locality_wait,
-                                                 executor_hosts=self.core.executor_hosts(), speculation=self.speculation)
+                                                 executor_hosts=self.core.executor_hosts(), speculation=self.speculation,
+                                                 exclude=self.exclude)
         self._after(key)
         return self.resource_offers(cause=task_set.cause)
 
@@ -181,6 +186,12 @@ class InlineTaskScheduler:
         manager = self.task_sets[key]
         if self.core.set_state(key, is_zombie=manager.is_zombie, is_finished=manager.is_finished):
             del self.task_sets[key]
+            self.health_events += self.core.task_set_succeeded(manager.failures_by_executor())
+
+    def expire_exclusions(self) -> list:
+        """Exclusions whose time is up end (``ExecutorUnexcludedInfo``), and their cores are offered."""
+        ended = self.core.expire_exclusions()
+        return [*ended, *self.resource_offers()] if ended else []
 
     # -- checking -----------------------------------------------------------------------------------------------
     def statistics(self) -> dict[str, int]:

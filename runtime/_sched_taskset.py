@@ -31,8 +31,10 @@ from typing import Any, Callable
 
 from sparklet.actors import SparkletInternalError, StateMachine
 from sparklet.runtime._sched_events import (
-    TASK_END_STATUSES, KillTask, LaunchTask, SubmitTasks, TaskEnded, TaskLocality, TaskSetFailed, parse_location,
+    TASK_END_STATUSES, KillTask, LaunchTask, SubmitTasks, TaskEnded, TaskLocality, TaskSetFailed,
 )
+from sparklet.runtime._sched_health import ExcludeOnFailure
+from sparklet.runtime._sched_locality import DelayScheduling, _PendingTasks
 
 __all__ = ["TaskState", "TASK_TRANSITIONS", "ATTEMPT_TRANSITIONS", "TaskAttempt", "ExecutorInfo", "Slot",
            "Speculation", "TaskSetManagerCore"]
@@ -135,23 +137,12 @@ class Speculation:
             raise ValueError(f"speculation.minTaskRuntime must be >= 0 seconds, got {self.min_task_runtime!r}")
 
 
-class _PendingTasks:
-    """Indices waiting to run, by where they would rather run. Lists are popped from the
-    end and cleaned lazily: an entry whose task is running or done is skipped then."""
-
-    def __init__(self) -> None:
-        self.for_executor: dict[str, list[int]] = {}
-        self.for_host: dict[str, list[int]] = {}
-        self.no_prefs: list[int] = []
-        self.all: list[int] = []
-
-
-class TaskSetManagerCore:
+class TaskSetManagerCore(DelayScheduling):
     """The tasks of one stage attempt."""
 
     def __init__(self, task_set: SubmitTasks, *, clock: Callable[[], float], max_failures: int,
                  locality_wait: float, executor_hosts: dict[str, str] | None = None,
-                 speculation: Speculation | None = None) -> None:
+                 speculation: Speculation | None = None, exclude: ExcludeOnFailure | None = None) -> None:
         self.task_set = task_set
         self.stage_id, self.stage_attempt, self.priority = task_set.stage_id, task_set.stage_attempt, task_set.priority
         self.name = f"{self.stage_id}.{self.stage_attempt}"
@@ -181,6 +172,13 @@ class TaskSetManagerCore:
         self.speculatable: set[int] = set()
         # Invariant: how many attempts of each task run (at most 2: the task and its copy).
         self.copies_running = [0] * n
+        self.exclude = exclude
+        # Invariant (excludeOnFailure): executor -> task index -> failures of that task there.
+        self.failed_on_executor: dict[str, dict[int, int]] = {}
+        # Invariant: executors where max_failed_tasks_per_executor_in_stage tasks failed: excluded for this set.
+        self.excluded_executors: set[str] = set()
+        # The set gave up, failed to fetch or was cancelled: its failures say nothing of executors.
+        self.aborted = False
         # Invariant: running task id -> its task index.
         self.running: dict[int, int] = {}
         self.attempt_by_task_id: dict[int, TaskAttempt] = {}
@@ -196,113 +194,44 @@ class TaskSetManagerCore:
         self.current_level_index = 0
         self.last_reset_time = clock()
 
-    def __repr__(self) -> str:
-        return f"TaskSet {self.name}{' (zombie)' if self.is_zombie else ''}"
-
-    # -- pending lists -----------------------------------------------------------------------------
-    def _add_pending(self, index: int) -> None:
-        locations = self.tasks[index].preferred_locations
-        for location in locations:
-            host, executor_id = parse_location(location)
-            if executor_id is not None:
-                self.pending.for_executor.setdefault(executor_id, []).append(index)
-            if host:
-                self.pending.for_host.setdefault(host, []).append(index)
-        if not locations:
-            self.pending.no_prefs.append(index)
-        self.pending.all.append(index)
-
     def _launchable(self, index: int) -> bool:
         return self.task_fsms[index].state is TaskState.PENDING and index not in self.successful
 
-    def _pop_launchable(self, indices: list[int] | None) -> int | None:
-        while indices:
-            index = indices.pop()
-            if self._launchable(index):
+    # -- excludeOnFailure within this set (Spark's TaskSetExcludelist) ------------------------------
+    def _executor_excluded(self, executor_id: str) -> bool:
+        return executor_id in self.excluded_executors
+
+    def _excluded_here(self, index: int, executor_id: str) -> bool:
+        if self.exclude is None:
+            return False
+        return executor_id in self.excluded_executors or self.failed_on_executor.get(executor_id, {}).get(
+            index, 0) >= self.exclude.max_task_attempts_per_executor
+
+    def _note_failure_for_exclusion(self, index: int, executor_id: str) -> None:
+        failed = self.failed_on_executor.setdefault(executor_id, {})
+        failed[index] = failed.get(index, 0) + 1
+        if len(failed) >= self.exclude.max_failed_tasks_per_executor_in_stage:
+            self.excluded_executors.add(executor_id)
+
+    def _task_that_cannot_run_anywhere(self) -> int | None:
+        """A pending task every live executor is excluded for (Spark's getCompletelyExcludedTaskIfAny)."""
+        if not self.executor_hosts:
+            return None  # no executor at all: wait for one
+        for index, fsm in enumerate(self.task_fsms):
+            if fsm.state is TaskState.PENDING and index not in self.successful and all(
+                    self._excluded_here(index, e) for e in self.executor_hosts):
                 return index
         return None
 
-    def _has_launchable(self, indices: list[int]) -> bool:
-        while indices:
-            if self._launchable(indices[-1]):
-                return True
-            indices.pop()
-        return False
+    def failures_by_executor(self) -> dict[str, int]:
+        """How many different tasks failed on each executor, for the application-wide
+        health tracker: only once every task succeeded and the set was never aborted."""
+        if self.aborted or len(self.successful) < len(self.tasks) or not self.is_finished:
+            return {}
+        return {executor_id: len(failed) for executor_id, failed in self.failed_on_executor.items()}
 
-    def _more_tasks_in(self, by_place: dict[str, list[int]]) -> bool:
-        empty = []
-        found = False
-        for place, indices in by_place.items():
-            if self._has_launchable(indices):
-                found = True
-                break
-            empty.append(place)
-        for place in empty:
-            del by_place[place]
-        return found
-
-    # -- locality ------------------------------------------------------------------------------------
-    def _compute_valid_levels(self) -> list[TaskLocality]:
-        hosts = set(self.executor_hosts.values())
-        levels = []
-        if any(e in self.executor_hosts for e, indices in self.pending.for_executor.items() if indices):
-            levels.append(L.PROCESS_LOCAL)
-        if any(h in hosts for h, indices in self.pending.for_host.items() if indices):
-            levels.append(L.NODE_LOCAL)
-        if self.pending.no_prefs:
-            levels.append(L.NO_PREF)
-        levels.append(L.ANY)
-        return levels
-
-    def _wait(self, level: TaskLocality) -> float:
-        return self.locality_wait if level in (L.PROCESS_LOCAL, L.NODE_LOCAL) else 0.0
-
-    def _level_index(self, locality: TaskLocality) -> int:
-        index = 0
-        while locality > self.levels[index]:
-            index += 1
-        return index
-
-    def executors_changed(self, executor_hosts: dict[str, str]) -> None:
-        """Executors came or went (id -> host of the live ones)."""
-        self.executor_hosts = dict(executor_hosts)
-        self.recompute_locality()
-
-    def recompute_locality(self) -> None:
-        """Executors came or went: the levels worth waiting at may have changed."""
-        previous = self.levels[self.current_level_index]
-        self.levels = self._compute_valid_levels()
-        self.current_level_index = self._level_index(previous)
-
-    def allowed_locality(self, now: float) -> TaskLocality:
-        """Spark's getAllowedLocalityLevel: skip levels with nothing left to launch, relax
-        past a level once its wait has passed since the last reset."""
-        while self.current_level_index < len(self.levels) - 1:
-            level = self.levels[self.current_level_index]
-            if level is L.PROCESS_LOCAL:
-                more = self._more_tasks_in(self.pending.for_executor)
-            elif level is L.NODE_LOCAL:
-                more = self._more_tasks_in(self.pending.for_host)
-            else:
-                more = self._has_launchable(self.pending.no_prefs)
-            wait = self._wait(level)
-            if not more:
-                self.last_reset_time = now
-                self.current_level_index += 1
-            elif now - self.last_reset_time >= wait:
-                self.last_reset_time += wait
-                self.current_level_index += 1
-            else:
-                return level
-        return self.levels[self.current_level_index]
-
-    def locality_deadline(self) -> float | None:
-        """When the current level's wait runs out, if waiting is what holds tasks back."""
-        if self.is_zombie or self.current_level_index >= len(self.levels) - 1:
-            return None
-        if not any(self._launchable(i) for i in self.pending.all):
-            return None
-        return self.last_reset_time + self._wait(self.levels[self.current_level_index])
+    def __repr__(self) -> str:
+        return f"TaskSet {self.name}{' (zombie)' if self.is_zombie else ''}"
 
     # -- launching ---------------------------------------------------------------------------------------
     def resource_offers(self, slots: "list[Slot] | tuple[Slot, ...]", first_task_id: int, *,
@@ -355,8 +284,8 @@ class TaskSetManagerCore:
             if index in self.successful or self.copies_running[index] != 1:
                 self.speculatable.discard(index)  # done, or its only attempt ended: no copy needed
                 continue
-            if all(self.attempt_by_task_id[t].executor_id != executor_id
-                   for t, i in self.running.items() if i == index):
+            if not self._excluded_here(index, executor_id) and all(
+                    self.attempt_by_task_id[t].executor_id != executor_id for t, i in self.running.items() if i == index):
                 return index
         return None
 
@@ -380,38 +309,6 @@ class TaskSetManagerCore:
                 self.speculatable.add(index)
                 found = True
         return found
-
-    def resource_offer(self, executor_id: str, host: str, max_locality: TaskLocality,
-                       now: float) -> tuple[int, TaskLocality] | None:
-        """The task to run on one free core of ``executor_id``, if any may run there now."""
-        if self.is_zombie:
-            return None
-        allowed = max_locality
-        if max_locality is not L.NO_PREF:
-            allowed = min(self.allowed_locality(now), max_locality)
-        found = self._dequeue(executor_id, host, allowed)
-        if found is not None and found[1] is not L.NO_PREF:
-            self.current_level_index = self._level_index(found[1])
-            self.last_reset_time = now
-        return found
-
-    def _dequeue(self, executor_id: str, host: str, max_locality: TaskLocality) -> tuple[int, TaskLocality] | None:
-        index = self._pop_launchable(self.pending.for_executor.get(executor_id))
-        if index is not None:
-            return index, L.PROCESS_LOCAL
-        if max_locality >= L.NODE_LOCAL:
-            index = self._pop_launchable(self.pending.for_host.get(host))
-            if index is not None:
-                return index, L.NODE_LOCAL
-        if max_locality >= L.NO_PREF:
-            index = self._pop_launchable(self.pending.no_prefs)
-            if index is not None:
-                return index, L.NO_PREF
-        if max_locality >= L.ANY:
-            index = self._pop_launchable(self.pending.all)
-            if index is not None:
-                return index, L.ANY
-        return None
 
     def launch(self, index: int, task_id: int, executor_id: str, host: str, locality: TaskLocality,
                now: float, speculative: bool = False) -> TaskAttempt:
@@ -472,14 +369,16 @@ class TaskSetManagerCore:
                        f"stage {self.name} (TID {task_id}) {where}: {reason or status}")
         if status == "fetch_failed":
             self._mark_successful(index)  # not to be retried here: the DAG core resubmits the stage
-            self.is_zombie = True
+            self.is_zombie = self.aborted = True
         elif status == "failed":
             self.last_exception = exception
+            if self.exclude is not None:
+                self._note_failure_for_exclusion(index, attempt.executor_id)
             if not self.is_zombie and index not in self.successful:
                 self.failure_reasons[index].append(description)
                 failures = self.failure_reasons[index]
                 if len(failures) >= self.max_failures:
-                    self.is_zombie = True
+                    self.is_zombie = self.aborted = True
                     listing = "\n".join(f"  {k}. {r}" for k, r in enumerate(failures, 1))
                     return [TaskSetFailed(
                         self.stage_id, self.stage_attempt,
@@ -489,6 +388,16 @@ class TaskSetManagerCore:
         if index not in self.successful and last_copy:
             self._move(index, TaskState.PENDING, cause, "re-queued", now)
             self._add_pending(index)
+        if status == "failed" and self.exclude is not None and not self.is_zombie:
+            stuck = self._task_that_cannot_run_anywhere()
+            if stuck is not None:
+                self.is_zombie = self.aborted = True
+                return [TaskSetFailed(
+                    self.stage_id, self.stage_attempt,
+                    f"Aborting TaskSet {self.name} because task {stuck} (partition {self.tasks[stuck].partition}) "
+                    f"cannot run anywhere due to node and executor excludeOnFailure. Most recent failure:\n"
+                    f"{description}\n\nExcludeOnFailure behavior can be configured via spark.excludeOnFailure.*.",
+                    exception, cause=cause)]
         return []
 
     def _kill_other_attempts(self, index: int, winner: TaskAttempt, cause: Any) -> list[KillTask]:
@@ -505,7 +414,7 @@ class TaskSetManagerCore:
     def cancel(self, reason: str, cause: Any = None) -> list[KillTask]:
         """Become a zombie and kill every running attempt not being killed already (the
         stage was cancelled)."""
-        self.is_zombie = True
+        self.is_zombie = self.aborted = True
         kills = []
         for task_id in sorted(self.running):
             attempt = self.attempt_by_task_id[task_id]

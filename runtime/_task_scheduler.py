@@ -24,7 +24,7 @@ import time
 from typing import Any
 
 from sparklet.actors import (
-    Actor, ActorRef, ChildFailure, DeferredReply, Local, Props, RecycleProcess, Terminated, handler,
+    Actor, ActorRef, ChildFailure, DeferredReply, Local, Props, RecycleProcess, Terminated, handler, message,
 )
 from sparklet.runtime import _listener as listen
 from sparklet.runtime._messages import (
@@ -34,13 +34,19 @@ from sparklet.runtime._messages import (
 from sparklet.runtime._sched_events import CancelTasks, LaunchTask, MarkPartitionCompleted, SubmitTasks, TaskSetLost
 from sparklet.runtime._task_set_actor import (
     CancelTaskSet, CompletePartition, ExecutorsChanged, OfferCores, ReportTaskLost, ReportTaskStatus, SupersedeTaskSet,
-    TaskNotSent, TaskSetCrashed, TaskSetManager, TaskSetReport, task_set_name,
+    TaskNotSent, TaskSetCrashed, TaskSetManager, TaskSetReport, exclude_on_failure, task_set_name,
 )
+from sparklet.runtime._sched_health import ExecutorExcludedInfo, ExecutorUnexcludedInfo, HealthTracker
 from sparklet.runtime._tasksets import Offer, TaskLost, TaskSchedulerCore
 
 __all__ = ["TaskNotSent", "TaskScheduler"]
 
 log = logging.getLogger(__name__)
+
+
+@message(tag="sparklet.ExpireExclusions")
+class ExpireExclusions:
+    """(to itself) An executor's exclusion on failure may have run out."""
 
 
 class _Executor:
@@ -56,7 +62,9 @@ class TaskScheduler(Actor):
         super().__init__()
         self._shared = shared
         conf = shared.conf
-        self.core = TaskSchedulerCore(clock=time.monotonic)
+        exclude = exclude_on_failure(conf)
+        health = HealthTracker(exclude, clock=time.monotonic) if exclude is not None else None
+        self.core = TaskSchedulerCore(clock=time.monotonic, health=health)
         self._timeout = conf["network.timeout"]
         # Invariant: exactly the executors registered with the core.
         self._executors: dict[str, _Executor] = {}
@@ -244,6 +252,7 @@ class TaskScheduler(Actor):
         for event in msg.events.value:
             self._dag.tell(SchedulerEvent(Local(event)))
         if self.core.set_state(key, is_zombie=msg.is_zombie, is_finished=msg.is_finished):
+            self._post_health(self.core.task_set_succeeded(msg.failures_by_executor))
             ref = self._set_refs.pop(key, None)
             if ref is not None:
                 await self.context.stop(ref, reason="normal")
@@ -302,9 +311,33 @@ class TaskScheduler(Actor):
         for ref in self._set_refs.values():
             ref.tell(ExecutorsChanged(hosts))
         for action in actions:
-            if not isinstance(action, TaskLost):
+            if isinstance(action, (ExecutorExcludedInfo, ExecutorUnexcludedInfo)):
+                self._post_health([action])
+            elif not isinstance(action, TaskLost):
                 self._dag.tell(SchedulerEvent(Local(action)))
         self._pump()
+
+    # -- excludeOnFailure ---------------------------------------------------------------------------------
+    @handler(ExpireExclusions)
+    def expire_exclusions(self, msg: ExpireExclusions) -> None:
+        self._post_health(self.core.expire_exclusions())
+        self._pump()
+
+    def _post_health(self, infos: list) -> None:
+        bus = self._shared.listener_bus
+        wall_offset = time.time() - time.monotonic()
+        for info in infos:
+            if isinstance(info, ExecutorExcludedInfo):
+                log.warning("executor %s excluded after %d task failures", info.executor_id, info.task_failures)
+                bus.post(listen.ExecutorExcluded(time.time(), info.executor_id, info.task_failures,
+                                                 info.until + wall_offset))
+            else:
+                bus.post(listen.ExecutorUnexcluded(time.time(), info.executor_id))
+        expiry = self.core.next_exclusion_expiry()
+        if expiry is None:
+            self.timers.cancel("exclusions")
+        else:
+            self.timers.start_single("exclusions", ExpireExclusions(), max(0.0, expiry - time.monotonic()))
 
     def _task_lost(self, lost: TaskLost) -> None:
         launch = self._launches.pop(lost.task_id, None)

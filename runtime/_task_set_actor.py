@@ -28,6 +28,7 @@ from sparklet.runtime import _listener as listen
 from sparklet.runtime._messages import DropStageBinary, InterruptTask, ReviveOffers, RunTask, StageBinary, StatusUpdate
 from sparklet.runtime._pickling import loads, rebuild_error
 from sparklet.runtime._sched_events import KillTask, MapStatus, SubmitTasks
+from sparklet.runtime._sched_health import ExcludeOnFailure
 from sparklet.runtime._sched_taskset import Speculation
 from sparklet.runtime._tasksets import Offer, TaskLost, TaskSetManagerCore
 
@@ -122,6 +123,7 @@ class TaskSetReport:
     events: Local
     is_zombie: bool
     is_finished: bool
+    failures_by_executor: dict  # once finished with every task done: different tasks failed per executor
 
 
 @message(tag="sparklet.TaskSetCrashed")
@@ -131,6 +133,16 @@ class TaskSetCrashed:
     stage_id: int
     stage_attempt: int
     reason: str
+
+
+def exclude_on_failure(conf: Any) -> ExcludeOnFailure | None:
+    """The excludeOnFailure settings of a conf, or None when it is off."""
+    if not conf["excludeOnFailure.enabled"]:
+        return None
+    return ExcludeOnFailure(conf["excludeOnFailure.task.maxTaskAttemptsPerExecutor"],
+                            conf["excludeOnFailure.stage.maxFailedTasksPerExecutor"],
+                            conf["excludeOnFailure.application.maxFailedTasksPerExecutor"],
+                            conf["excludeOnFailure.timeout"])
 
 
 class TaskSetManager(Actor):
@@ -146,7 +158,7 @@ class TaskSetManager(Actor):
         self._speculation_interval = conf["speculation.interval"]
         self.core = TaskSetManagerCore(task_set, clock=time.monotonic, max_failures=conf["task.maxFailures"],
                                        locality_wait=conf["locality.wait"], executor_hosts=executor_hosts,
-                                       speculation=speculation)
+                                       speculation=speculation, exclude=exclude_on_failure(conf))
         # Invariant: the executors (by reference) holding this set's binary.
         self._has_binary: set[ActorRef] = set()
         self._bus = shared.listener_bus
@@ -228,7 +240,7 @@ class TaskSetManager(Actor):
             events = [e for e in events if not isinstance(e, KillTask)]
         self.context.parent.tell(TaskSetReport(
             self.core.stage_id, self.core.stage_attempt, Local(offer), Local(launches), unsent, Local(events),
-            self.core.is_zombie, self.core.is_finished))
+            self.core.is_zombie, self.core.is_finished, self.core.failures_by_executor()))
         self._arm_locality_timer()
 
     def _arm_locality_timer(self) -> None:

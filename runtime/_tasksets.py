@@ -31,7 +31,8 @@ Invariants (``validate_state``; every task scheduler test calls it after every s
   become a zombie since: it then launches nothing), reserves cores that were free and task
   ids from ``next_task_id`` on;
 * a set stays registered until it is a zombie with nothing running (or it crashed and
-  its last task was accounted for).
+  its last task was accounted for);
+* an executor excluded on failure (``HealthTracker``) is in no offer made since.
 
 Failure and recovery.
 * A task's end frees its core whatever the set makes of it (retry, give up: the set's).
@@ -67,6 +68,7 @@ from typing import Any, Callable
 
 from sparklet.actors import SparkletInternalError
 from sparklet.runtime._sched_events import ExecutorAdded, ExecutorLost, LaunchTask
+from sparklet.runtime._sched_health import HealthTracker
 from sparklet.runtime._sched_taskset import (
     TASK_TRANSITIONS, ExecutorInfo, Slot, TaskAttempt, TaskSetManagerCore, TaskState,
 )
@@ -125,8 +127,10 @@ class TaskLost:
 
 
 class TaskSchedulerCore:
-    def __init__(self, *, clock: Callable[[], float], history: int = 256) -> None:
+    def __init__(self, *, clock: Callable[[], float], health: HealthTracker | None = None, history: int = 256) -> None:
         self._clock = clock
+        # excludeOnFailure across the application: excluded executors are offered nothing.
+        self.health = health
         # Invariant: live executors, in registration order (the order offers list them in).
         self.executors: dict[str, ExecutorInfo] = {}
         self._incarnations = 0
@@ -170,7 +174,7 @@ class TaskSchedulerCore:
         if info is None:
             self._note(cause, f"loss of unknown executor {executor_id} ignored")
             return []
-        actions: list = []
+        actions: list = self.health.executor_removed(executor_id) if self.health is not None else []
         for task_id in sorted(info.running):
             key = self._forget_task(task_id).key
             actions.append(TaskLost(key, task_id, executor_id, f"Executor {executor_id} lost: {reason}"))
@@ -240,8 +244,10 @@ class TaskSchedulerCore:
         self.dirty = True
 
     def free_slots(self) -> tuple[Slot, ...]:
+        health = self.health
         return tuple(Slot(e, info.host, info.cores - len(info.running), info.incarnation)
-                     for e, info in self.executors.items() if info.cores > len(info.running))
+                     for e, info in self.executors.items()
+                     if info.cores > len(info.running) and (health is None or not health.is_excluded(e)))
 
     def next_offer(self) -> Offer | None:
         """The next offer to make, or None (one in flight, no free core, or nobody left to offer)."""
@@ -304,6 +310,29 @@ class TaskSchedulerCore:
             self.task_id_to_executor[launch.task_id] = launch.executor_id
         self._note(cause, f"offer {offer.offer_id} to {offer.key}: {len(launches)} launched")
         return lost
+
+    # -- excludeOnFailure ---------------------------------------------------------------------------------
+    def task_set_succeeded(self, failures_by_executor: dict[str, int], *, cause: Any = None) -> list:
+        """A set finished with every task done: ``ExecutorExcludedInfo`` for executors its
+        failures (with earlier ones) put past the application's limit."""
+        if self.health is None or not failures_by_executor:
+            return []
+        excluded = self.health.task_set_succeeded(failures_by_executor)
+        for info in excluded:
+            self._note(cause, f"executor {info.executor_id} excluded after {info.task_failures} task failures")
+        return excluded
+
+    def expire_exclusions(self, *, cause: Any = None) -> list:
+        """``ExecutorUnexcludedInfo`` for exclusions whose time is up; their cores are offered again."""
+        if self.health is None:
+            return []
+        ended = self.health.expire()
+        if ended:
+            self.dirty = True
+        return ended
+
+    def next_exclusion_expiry(self) -> float | None:
+        return self.health.next_expiry() if self.health is not None else None
 
     # -- tasks ----------------------------------------------------------------------------------------------
     def task_ended(self, task_id: int, *, cause: Any = None) -> TaskSetEntry | None:
@@ -377,3 +406,5 @@ class TaskSchedulerCore:
                     fail(f"offer {offer.offer_id} reserves {slot.free} cores of {slot.executor_id}, not free")
         if any(k not in self.task_sets for k in self._round):
             fail(f"round {self._round} names unregistered sets")
+        if self.health is not None:
+            self.health.validate_state()

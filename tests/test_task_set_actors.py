@@ -111,3 +111,35 @@ def test_a_straggler_is_overtaken_by_its_speculative_copy(master):
         assert killed.status == "killed" and not killed.speculative
         assert killed.reason == (f"another attempt succeeded: TID {copies[0].task_id} (attempt 1) "
                                  f"on executor {copies[0].executor_id}")
+
+
+@pytest.mark.parametrize("master", ["inproc[2]", "local[2]"])
+def test_an_executor_that_keeps_failing_is_excluded_for_a_while(master):
+    from sparklet.rdd._base import TaskContext
+    from sparklet.runtime import ExecutorExcluded, ExecutorUnexcluded
+
+    conf = {**QUIET, "excludeOnFailure.enabled": True, "excludeOnFailure.timeout": 2.0}
+    with Context(master, "exclude", conf=conf) as sc:
+        def flaky_on_exec_0(x):
+            if TaskContext.get().env.executor_id == "exec-0":
+                raise OSError("bad disk on exec-0")
+            time.sleep(0.01)
+            return x
+
+        assert sc.parallelize(range(16), 8).map(flaky_on_exec_0).sum() == sum(range(16))
+        failed = sc.listener_events(TaskEnd, status="failed")
+        assert len(failed) == 2 and {e.executor_id for e in failed} == {"exec-0"}  # then excluded for the stage
+        (excluded,) = sc.listener_events(ExecutorExcluded)
+        assert (excluded.executor_id, excluded.task_failures) == ("exec-0", 2)
+        assert excluded.until == pytest.approx(excluded.time + 2.0, abs=0.5)
+        before = len(sc.listener_events(TaskStart))
+        assert sc.parallelize(range(8), 8).map(lambda x: x).count() == 8
+        assert {e.executor_id for e in sc.listener_events(TaskStart)[before:]} == {"exec-1"}  # nothing on exec-0
+        deadline = time.monotonic() + 10
+        while not sc.listener_events(ExecutorUnexcluded):
+            assert time.monotonic() < deadline, "exec-0 was never let back"
+            time.sleep(0.05)
+        assert sc.listener_events(ExecutorUnexcluded)[0].executor_id == "exec-0"
+        before = len(sc.listener_events(TaskStart))
+        assert sc.parallelize(range(8), 8).map(lambda x: time.sleep(0.02) or x).count() == 8
+        assert "exec-0" in {e.executor_id for e in sc.listener_events(TaskStart)[before:]}  # back in service
