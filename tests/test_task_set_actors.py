@@ -28,7 +28,7 @@ async def _wait_for(predicate, timeout: float = 20.0) -> None:
 
 @pytest.mark.parametrize("master", ["inproc[2]", "local[2]"])
 async def test_a_killed_task_set_is_resubmitted_and_the_job_is_right(master):
-    async with Context(master, "crash-set", conf=QUIET) as sc:
+    async with Context(master, "crash-set", conf={**QUIET, "tracing": True}) as sc:
         touched = sc.accumulator(0)
 
         def slow(x):
@@ -52,8 +52,9 @@ async def test_a_killed_task_set_is_resubmitted_and_the_job_is_right(master):
         assert {e.partition for e in sc.listener_events(TaskStart, stage_id=0, stage_attempt=1)} == set(resubmitted.partitions)
         void = [e for e in ends if e.reason and e.reason.startswith("ignored: task set stage-0.0 crashed")]
         assert all(e.partition in resubmitted.partitions for e in void)  # late ends of the dead attempt count for nothing
-        # the crash is in the actor tree's history: the dead set is gone, no set is left behind
-        await _wait_for(lambda: sc.actor_system.lookup(TASK_SCHEDULER) is not None)
+        # the crash is in the actor events too; the dead set is gone, no set is left behind
+        (failure,) = sc.actor_system.events.select(kind="failure", actor=path)
+        assert "ActorKilled" in failure["error"] and "crash test" in failure["error"]
         assert "stage-0." not in sc.actor_system.tree()
         assert await sc.parallelize(range(4), 2).sumAsync() == 6  # the scheduler goes on serving
 
