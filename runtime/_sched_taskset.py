@@ -19,7 +19,17 @@ Invariants (``validate_state``, called after every step of the scheduler tests):
 * fewer than ``max_failures`` counted failures per task unless the set gave up;
 * every task done makes the set a zombie; a zombie launches nothing;
 * launches use only offered cores and the reserved ids, in order;
+* speculation: a task has at most two attempts running; a speculatable task has exactly
+  one; a copy never runs beside the attempt it copies;
+* excludeOnFailure: no task launches where it is excluded (its own failures there, or
+  its executor failed too many tasks of this set); a pending task excluded on every
+  live executor aborts the set;
 * the current locality index points into ``levels``, which end with ANY.
+
+Review checklist: retries and failures ``tests/test_sched_tasksets.py``; offers with
+reserved ids ``test_set_core_launches_onto_offered_slots_with_reserved_ids``; speculation
+``tests/test_sched_speculation.py``; exclusion ``tests/test_sched_health.py``; all of it
+under random sequences in ``tests/test_sched_property.py``.
 """
 
 from __future__ import annotations

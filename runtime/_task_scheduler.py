@@ -238,6 +238,12 @@ class TaskScheduler(Actor):
     async def task_set_report(self, msg: TaskSetReport) -> None:
         key = (msg.stage_id, msg.stage_attempt)
         offer = msg.offer.value
+        if key not in self.core.task_sets:  # a last word from a set that finished: book nothing
+            for launch in msg.launches.value:  # (a finished set launches nothing; never book it if it did)
+                self._kill_stray(launch, f"task set {task_set_name(*key)} is gone")
+            for event in msg.events.value:
+                self._dag.tell(SchedulerEvent(Local(event)))
+            return
         if offer is not None:
             launches = msg.launches.value
             lost = self.core.offer_answered(offer, launches)
@@ -283,6 +289,12 @@ class TaskScheduler(Actor):
             executor.ref.tell(DropStageBinary(f"{key[0]}.{key[1]}"))
         self._dag.tell(SchedulerEvent(Local(TaskSetLost(msg.stage_id, msg.stage_attempt, msg.reason))))
         self._pump()
+
+    def _kill_stray(self, launch: LaunchTask, why: str) -> None:
+        log.error("killing task %d: %s. Please report it.", launch.task_id, why)
+        executor = self._executors.get(launch.executor_id)
+        if executor is not None:
+            executor.ref.tell(InterruptTask(launch.task_id, f"Killed: {why}"))
 
     # -- routing ------------------------------------------------------------------------------------------
     def _tell_set(self, key: tuple[int, int], msg: Any) -> None:
