@@ -148,8 +148,11 @@ class DelayScheduling:
         return self.levels[self.current_level_index]
 
     def locality_deadline(self) -> float | None:
-        """When the current level's wait runs out, if waiting is what holds tasks back."""
+        """When the current level's wait runs out, if waiting is what holds tasks back (a
+        level without a wait holds nothing back: the next offer relaxes past it at once)."""
         if self.is_zombie or self.current_level_index >= len(self.levels) - 1:
+            return None
+        if self._wait(self.levels[self.current_level_index]) == 0:
             return None
         if not any(self._launchable(i) for i in self.pending.all):
             return None
