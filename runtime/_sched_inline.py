@@ -136,6 +136,9 @@ class InlineTaskScheduler:
             map_status=map_status, fetch_failed_shuffle_id=fetch_failed_shuffle_id,
             fetch_failed_map_id=fetch_failed_map_id, fetch_failed_executor_id=fetch_failed_executor_id, cause=cause)
         self._after(entry.key)
+        offer = self.core.offer_to_first(entry.key)  # as the actor: the freed core back to its set, if FIFO agrees
+        if offer is not None:
+            actions += self._answer(offer, cause)
         return actions + self.resource_offers(cause=cause)
 
     def _report_lost(self, lost: TaskLost, cause: Any) -> list:

@@ -5,8 +5,8 @@ free cores, FIFO order between task sets, task ids) and is the executors' counte
 registration, status updates, heartbeats and death watch. Each stage attempt's tasks are
 a child actor, ``stage-<stage id>.<attempt>`` (:class:`~sparklet.runtime._task_set_actor.TaskSetManager`),
 spawned on ``SubmitTasks``. Free cores are offered to one set at a time in FIFO order
-(``OfferCores``; a status update carries the offer of the core it freed when that core
-goes back to the same set, so the common case is one exchange per task); status updates
+(``OfferCores``; a status update carries an offer of the core it freed when FIFO order
+gives that core back to the same set, so the common case is one exchange per task); status updates
 are routed to the owning set by task id; every set answers with a ``TaskSetReport`` whose
 DAG events this actor forwards in order. Nothing here waits for a set: the scheduler
 keeps answering executors while sets work, and a set that fails is stopped, its tasks
@@ -226,13 +226,9 @@ class TaskScheduler(Actor):
             self._post_void_end(launch, msg.state, dict(msg.metrics))
             self._pump()
             return
-        offer = self.core.next_offer()
-        if offer is not None and offer.key == entry.key:
-            ref.tell(ReportTaskStatus(Local(msg), Local(offer), Local(self._refs_for(offer))))
-        else:
-            ref.tell(ReportTaskStatus(Local(msg), Local(None), Local(None)))
-            if offer is not None:
-                self._send_offer(offer)
+        offer = self.core.offer_to_first(entry.key)
+        ref.tell(ReportTaskStatus(Local(msg), Local(offer), Local(self._refs_for(offer) if offer else None)))
+        self._pump()
 
     @handler(TaskSetReport)
     async def task_set_report(self, msg: TaskSetReport) -> None:

@@ -179,13 +179,16 @@ class TaskSetManager(Actor):
 
     @handler(ReportTaskStatus)
     def task_status(self, msg: ReportTaskStatus) -> None:
-        events = self._status(msg.update.value)
+        ended: list = []
+        events = self._status(msg.update.value, ended)
         offer = msg.offer.value
         if offer is None:
-            self._report(None, [], (), events)
-        else:
-            launches, unsent, more = self._launch_on(offer, msg.refs.value)
-            self._report(offer, launches, unsent, events + more)
+            launches, unsent, more = [], (), []
+        else:  # the next task before the listener events: the executor is waiting, the listener is not
+            launches, unsent, more = self._launch_on(offer, msg.refs.value, ended)
+        for event in ended:
+            self._bus.post(event)
+        self._report(offer, launches, unsent, events + more)
 
     @handler(ReportTaskLost)
     def task_lost(self, msg: ReportTaskLost) -> None:
@@ -250,8 +253,9 @@ class TaskSetManager(Actor):
         else:
             self.timers.start_single("locality", ReviveLocality(), max(0.0, deadline - time.monotonic()))
 
-    def _launch_on(self, offer: Offer, refs: dict[str, ActorRef]) -> tuple[list, tuple, list]:
-        """Launch onto the offer: ``(launches, ids of those not sent, events)``. A task
+    def _launch_on(self, offer: Offer, refs: dict[str, ActorRef], started: list | None = None) -> tuple[list, tuple, list]:
+        """Launch onto the offer: ``(launches, ids of those not sent, events)``; ``TaskStart``
+        events go on ``started`` when given (else straight to the listener). A task
         that cannot be sent (too large for a frame, an unpicklable partition) fails, and
         counts, at once; it is among the launches all the same (its id and core were used)."""
         launches = self.core.resource_offers(offer.slots, offer.first_task_id)
@@ -275,13 +279,18 @@ class TaskSetManager(Actor):
                 unsent.append(launch.task_id)
                 events += self.core.task_ended(launch.task_id, "failed", str(error), result=error)
                 continue
-            self._bus.post(listen.TaskStart(time.time(), launch.task_id, launch.stage_id, launch.stage_attempt,
-                                            launch.partition, launch.attempt_number, launch.executor_id,
-                                            launch.locality.name, launch.speculative))
+            start = listen.TaskStart(time.time(), launch.task_id, launch.stage_id, launch.stage_attempt,
+                                     launch.partition, launch.attempt_number, launch.executor_id,
+                                     launch.locality.name, launch.speculative)
+            if started is None:
+                self._bus.post(start)
+            else:
+                started.append(start)  # posted by the caller, after the events it holds
         return launches, tuple(unsent), events
 
-    def _status(self, msg: StatusUpdate) -> list:
-        """Decode an executor's status update into the core's ``task_ended``."""
+    def _status(self, msg: StatusUpdate, ended: list) -> list:
+        """Decode an executor's status update into the core's ``task_ended``; its
+        ``TaskEnd`` listener event goes on ``ended``, for the caller to post."""
         attempt = self.core.attempt_by_task_id.get(msg.task_id)
         if attempt is None:
             return []  # not running here (a duplicate)
@@ -302,14 +311,17 @@ class TaskSetManager(Actor):
         elif self._task_set.is_shuffle_map:
             fields = {"map_status": MapStatus(msg.executor_id, tuple(loads(msg.result)), msg.task_id)}
             result = None
-        self._post_end(msg.task_id, msg.executor_id, msg.state, reason or None, dict(msg.metrics))
+        ended.append(self._end_event(msg.task_id, msg.executor_id, msg.state, reason or None, dict(msg.metrics)))
         updates = (msg.accum_updates,) if msg.accum_updates is not None else ()
         return self.core.task_ended(msg.task_id, msg.state, reason, result=result, accum_updates=updates,
                                     metrics=dict(msg.metrics), **fields)
 
     def _post_end(self, task_id: int, executor_id: str, status: str, reason: str | None, metrics: dict) -> None:
+        self._bus.post(self._end_event(task_id, executor_id, status, reason, metrics))
+
+    def _end_event(self, task_id: int, executor_id: str, status: str, reason: str | None, metrics: dict) -> Any:
         attempt = self.core.attempt_by_task_id[task_id]
         index = self.core.running[task_id]
-        self._bus.post(listen.TaskEnd(time.time(), task_id, self.core.stage_id, self.core.stage_attempt,
-                                      self.core.tasks[index].partition, attempt.attempt_number, executor_id, status,
-                                      reason, metrics, attempt.speculative))
+        return listen.TaskEnd(time.time(), task_id, self.core.stage_id, self.core.stage_attempt,
+                              self.core.tasks[index].partition, attempt.attempt_number, executor_id, status, reason,
+                              metrics, attempt.speculative)

@@ -11,13 +11,16 @@ the DAG core by the set. :class:`~sparklet.runtime._sched_inline.InlineTaskSched
 wires both halves with plain calls (for tests); the ``TaskScheduler`` actor wires them
 with messages.
 
-Offers. Free cores are offered to one task set at a time, in FIFO order: by ``priority``
-(the job id), then stage id, then attempt. ``next_offer()`` reserves the cores free now
-and a block of task ids for the next set of the round; the set answers with what it
-launched (``offer_answered``), and the rest goes to the next set. Something that frees
-cores or adds work (a task ended, an executor or a set came, a locality wait ran out)
-marks the scheduler dirty: a new round starts once the current one ends. One offer is
-in flight at a time, so a core is never offered twice and the FIFO order holds.
+Offers. Free cores are offered to task sets in FIFO order: by ``priority`` (the job id),
+then stage id, then attempt. An offer reserves the cores free now and a block of task
+ids; the set answers with what it launched (``offer_answered``) and the reservation
+ends. ``next_offer()`` makes the rounds: one set at a time, the rest of the cores to the
+next set. Something that frees cores or adds work (a task ended, an executor or a set
+came, a locality wait ran out) marks the scheduler dirty: a new round starts once the
+current one ends. Besides the round, ``offer_to_first(key)`` offers the cores free now
+to the set whose task just ended when FIFO order would give them to it anyway (it is
+the first set that may launch): the common case is then one exchange per task. Reserved
+cores are not free, so a core is never offered twice.
 
 Delay scheduling is the set's (Spark's ``getAllowedLocalityLevel``); the set says when
 relaxing would next allow more, and whoever drives it offers again then.
@@ -27,9 +30,10 @@ Invariants (``validate_state``; every task scheduler test calls it after every s
   was on one just lost and is being reported) and in exactly one set's ``running``;
   ``task_id_to_set`` and ``task_id_to_executor`` hold exactly the running tasks;
 * a stage has at most one set that may launch (not a zombie): the newest attempt;
-* the offer in flight, if any, is for a registered set that has not crashed (it may have
-  become a zombie since: it then launches nothing), reserves cores that were free and task
-  ids from ``next_task_id`` on;
+* every offer in flight is for a registered set that has not crashed (it may have become
+  a zombie since: it then launches nothing), reserves cores that were free and task ids
+  below ``next_task_id``; ``reserved`` is the sum of their cores; at most one belongs to
+  the round;
 * a set stays registered until it is a zombie with nothing running (or it crashed and
   its last task was accounted for);
 * an executor excluded on failure (``HealthTracker``) is in no offer made since.
@@ -139,9 +143,13 @@ class TaskSchedulerCore:
         # Invariant: exactly the running tasks, with their set and executor.
         self.task_id_to_set: dict[int, TaskSetKey] = {}
         self.task_id_to_executor: dict[int, str] = {}
+        # Invariant: above every id booked or reserved by an offer in flight.
         self.next_task_id = 0
-        # Invariant: at most one offer in flight; sets still to be offered in this round.
-        self.offer_in_flight: Offer | None = None
+        # Invariant: offers not answered yet; the cores they reserve (per executor) are not free.
+        self.offers_in_flight: dict[int, Offer] = {}
+        self.reserved: collections.Counter[str] = collections.Counter()
+        # Invariant: at most one offer of the round in flight; sets still to be offered in this round.
+        self.round_offer: Offer | None = None
         self._next_offer_id = 0
         self._round: list[TaskSetKey] = []
         self.dirty = False
@@ -218,9 +226,7 @@ class TaskSchedulerCore:
         if entry is None or entry.crashed:
             return []
         entry.crashed = entry.is_zombie = True
-        if self.offer_in_flight is not None and self.offer_in_flight.key == key:
-            self.offer_in_flight = None  # withdrawn: its cores are free again
-            self.dirty = True
+        self._withdraw_offers(key)
         self._note(cause, f"task set {key[0]}.{key[1]} crashed with {len(entry.running)} tasks running")
         running = [(task_id, self.task_id_to_executor[task_id]) for task_id in sorted(entry.running)]
         if not entry.running:
@@ -230,11 +236,23 @@ class TaskSchedulerCore:
     def sets_of(self, stage_id: int) -> list[TaskSetEntry]:
         return [entry for key, entry in sorted(self.task_sets.items()) if key[0] == stage_id]
 
+    def _withdraw_offers(self, key: TaskSetKey) -> None:
+        """The set will not answer (crashed), or launches nothing (finished): free its cores."""
+        for offer in [o for o in self.offers_in_flight.values() if o.key == key]:
+            self._close_offer(offer)
+            self.dirty = True
+
+    def _close_offer(self, offer: Offer) -> None:
+        if self.offers_in_flight.pop(offer.offer_id, None) is None:
+            return
+        self.reserved.subtract({slot.executor_id: slot.free for slot in offer.slots})
+        self.reserved += collections.Counter()  # drop zero counts
+        if self.round_offer is offer:
+            self.round_offer = None
+
     def _unregister(self, entry: TaskSetEntry) -> None:
         del self.task_sets[entry.key]
-        if self.offer_in_flight is not None and self.offer_in_flight.key == entry.key:
-            self.offer_in_flight = None  # a finished set launches nothing: its answer books nothing
-            self.dirty = True
+        self._withdraw_offers(entry.key)
         self._round = [k for k in self._round if k != entry.key]
         self._note(None, f"task set {entry.stage_id}.{entry.stage_attempt} unregistered")
 
@@ -245,13 +263,38 @@ class TaskSchedulerCore:
 
     def free_slots(self) -> tuple[Slot, ...]:
         health = self.health
-        return tuple(Slot(e, info.host, info.cores - len(info.running), info.incarnation)
-                     for e, info in self.executors.items()
-                     if info.cores > len(info.running) and (health is None or not health.is_excluded(e)))
+        reserved = self.reserved
+        slots = []
+        for e, info in self.executors.items():
+            free = info.cores - len(info.running) - reserved[e]
+            if free > 0 and (health is None or not health.is_excluded(e)):
+                slots.append(Slot(e, info.host, free, info.incarnation))
+        return tuple(slots)
+
+    def _make_offer(self, key: TaskSetKey, slots: tuple[Slot, ...]) -> Offer:
+        self._next_offer_id += 1
+        offer = Offer(self._next_offer_id, key, slots, self.next_task_id)
+        self.next_task_id += offer.cores  # reserved; handed back if the offer is the latest (see offer_answered)
+        self.offers_in_flight[offer.offer_id] = offer
+        self.reserved.update({slot.executor_id: slot.free for slot in slots})
+        return offer
+
+    def offer_to_first(self, key: TaskSetKey) -> Offer | None:
+        """An offer of the free cores to ``key`` at once, beside any offer in flight, if
+        FIFO order would give them to it anyway (it is the first set that may launch):
+        a task's end and its set's next launch are then one exchange."""
+        entry = self.task_sets.get(key)
+        if entry is None or entry.is_zombie:
+            return None
+        first = min((e for e in self.task_sets.values() if not e.is_zombie), key=lambda e: e.order)
+        if first is not entry:
+            return None
+        slots = self.free_slots()
+        return self._make_offer(key, slots) if slots else None
 
     def next_offer(self) -> Offer | None:
-        """The next offer to make, or None (one in flight, no free core, or nobody left to offer)."""
-        if self.offer_in_flight is not None:
+        """The next offer of the round, or None (one in flight, no free core, or nobody left to offer)."""
+        if self.round_offer is not None:
             return None
         while True:
             if not self._round:
@@ -270,16 +313,19 @@ class TaskSchedulerCore:
             entry = self.task_sets.get(key)
             if entry is None or entry.is_zombie:
                 continue
-            self._next_offer_id += 1
-            self.offer_in_flight = Offer(self._next_offer_id, key, slots, self.next_task_id)
-            return self.offer_in_flight
+            self.round_offer = self._make_offer(key, slots)
+            return self.round_offer
 
     def offer_answered(self, offer: Offer, launches: list[LaunchTask] | tuple, *, cause: Any = None) -> list[TaskLost]:
         """Book what the set launched on ``offer``. Returns launches onto executors gone
         meanwhile (report them lost to the set). An answer to a withdrawn offer books its
         launches too: the caller kills them (their set crashed)."""
-        if self.offer_in_flight == offer:
-            self.offer_in_flight = None
+        if offer.offer_id in self.offers_in_flight:
+            if offer is not self.round_offer and len(launches) < offer.cores:
+                self.dirty = True  # a direct offer left cores unused: a round may place them elsewhere
+            self._close_offer(offer)
+            if self.next_task_id == offer.first_task_id + offer.cores:
+                self.next_task_id = offer.first_task_id + len(launches)  # the latest reservation: ids unused go back
         if not launches:
             return []
         slots = {slot.executor_id: slot for slot in offer.slots}
@@ -292,7 +338,6 @@ class TaskSchedulerCore:
             if executor_id not in slots or count > slots[executor_id].free:
                 raise SparkletInternalError(f"offer {offer.offer_id} to {offer.key}: {count} launches on {executor_id}, "
                                             f"offered {slots.get(executor_id)}. Please report it.")
-        self.next_task_id = max(self.next_task_id, offer.first_task_id + len(launches))
         entry = self.task_sets.get(offer.key)
         if entry is None:
             raise SparkletInternalError(f"offer {offer.offer_id}: {len(launches)} launches by unregistered set "
@@ -393,17 +438,22 @@ class TaskSchedulerCore:
             fail("running tasks of task sets disagree with task_id_to_set")
         if self.task_id_to_set.keys() != self.task_id_to_executor.keys():
             fail("task_id_to_set and task_id_to_executor disagree")
-        offer = self.offer_in_flight
-        if offer is not None:
+        reserved: collections.Counter[str] = collections.Counter()
+        for offer_id, offer in self.offers_in_flight.items():
             entry = self.task_sets.get(offer.key)
-            if entry is None or entry.crashed:
+            if offer_id != offer.offer_id or entry is None or entry.crashed:
                 fail(f"offer {offer.offer_id} in flight to {offer.key}, which is gone")
-            if offer.first_task_id != self.next_task_id:
-                fail(f"offer {offer.offer_id} reserved ids from {offer.first_task_id}, next is {self.next_task_id}")
-            for slot in offer.slots:
-                info = self.executors.get(slot.executor_id)
-                if info is not None and info.incarnation == slot.incarnation and len(info.running) + slot.free > info.cores:
-                    fail(f"offer {offer.offer_id} reserves {slot.free} cores of {slot.executor_id}, not free")
+            if offer.first_task_id + offer.cores > self.next_task_id:
+                fail(f"offer {offer.offer_id} reserved ids up to {offer.first_task_id + offer.cores}, next is {self.next_task_id}")
+            reserved.update({slot.executor_id: slot.free for slot in offer.slots})
+        if reserved != self.reserved:
+            fail(f"reserved cores {dict(self.reserved)} != those of the offers in flight {dict(reserved)}")
+        for executor_id, count in reserved.items():
+            info = self.executors.get(executor_id)
+            if info is not None and len(info.running) + count > info.cores:
+                fail(f"offers reserve {count} cores of {executor_id}, which runs {len(info.running)} of {info.cores}")
+        if self.round_offer is not None and self.round_offer.offer_id not in self.offers_in_flight:
+            fail(f"the round's offer {self.round_offer.offer_id} is not in flight")
         if any(k not in self.task_sets for k in self._round):
             fail(f"round {self._round} names unregistered sets")
         if self.health is not None:

@@ -57,7 +57,36 @@ def test_offers_go_to_sets_in_fifo_order_one_at_a_time():
     entry = c.task_ended(0)
     assert entry.key == (7, 0) and c.next_offer().key == (7, 0)  # a freed core starts a new round
     with pytest.raises(SparkletInternalError, match="breaks the reserved ids"):
-        c.core.offer_answered(c.core.offer_in_flight, [launch(second, 0, "e2")])
+        c.core.offer_answered(c.core.round_offer, [launch(second, 0, "e2")])
+
+
+def test_a_freed_core_goes_straight_back_to_the_first_set_beside_the_round():
+    c = Core()
+    c.executor_added("e1", "h1", 2)
+    c.add_task_set(0, 0, priority=0)
+    c.add_task_set(1, 0, priority=1)
+    offer = c.next_offer()
+    c.offer_answered(offer, [launch(offer, 0, "e1"), launch(offer, 1, "e1", 1)])
+    assert c.next_offer() is None  # no free core for the round's next set
+    c.task_ended(0)
+    assert c.offer_to_first((1, 0)) is None  # not first in FIFO order: the round decides
+    direct = c.offer_to_first((0, 0))
+    assert direct.slots == (Slot("e1", "h1", 1, 1),) and direct.first_task_id == 2
+    assert c.next_offer() is None  # the freed core is reserved: the round finds nothing to offer
+    c.task_ended(1)
+    again = c.offer_to_first((0, 0))  # a second offer in flight, for the other core
+    assert again.first_task_id == 3 and c.core.reserved == {"e1": 2}
+    c.offer_answered(direct, [])  # declined: a round may place the core elsewhere
+    assert c.core.dirty
+    round_offer = c.next_offer()
+    assert round_offer.key == (0, 0) and round_offer.slots == (Slot("e1", "h1", 1, 1),)
+    assert round_offer.first_task_id == 4  # ids 2 and 3 went to the direct offers
+    c.offer_answered(again, [launch(again, 0, "e1")])
+    assert c.core.reserved == {"e1": 1}
+    c.offer_answered(round_offer, [])
+    assert c.core.next_task_id == 4 and not c.core.reserved  # the latest reservation's unused ids go back
+    following = c.next_offer()
+    assert following.key == (1, 0) and following.first_task_id == 4  # the round goes on in FIFO order
 
 
 def test_a_newer_attempt_supersedes_and_a_finished_set_withdraws_its_offer():
@@ -73,7 +102,7 @@ def test_a_newer_attempt_supersedes_and_a_finished_set_withdraws_its_offer():
     offer = c.next_offer()
     assert offer.key == (3, 1)
     assert c.set_state((3, 1), is_zombie=True, is_finished=True)  # finished meanwhile: the offer is void
-    assert c.core.offer_in_flight is None
+    assert not c.core.offers_in_flight
     assert not c.set_state((3, 0), is_zombie=True, is_finished=True)  # a task still runs there
     c.task_ended(0)
     assert c.set_state((3, 0), is_zombie=True, is_finished=True) and not c.core.task_sets
@@ -89,7 +118,7 @@ def test_crashed_set_is_withdrawn_and_its_tasks_killed():
     pending = c.next_offer()
     assert pending.key == (2, 0)
     assert c.set_crashed((2, 0)) == []  # nothing ran: gone at once, its offer withdrawn
-    assert (2, 0) not in c.core.task_sets and c.core.offer_in_flight is None
+    assert (2, 0) not in c.core.task_sets and not c.core.offers_in_flight
     assert c.set_crashed((1, 0)) == [(0, "e1")]  # to kill; the set stays until its task is accounted for
     assert c.core.task_sets[(1, 0)].crashed and c.next_offer() is None  # a crashed set is offered nothing
     assert c.set_crashed((1, 0)) == []
