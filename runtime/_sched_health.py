@@ -11,7 +11,8 @@ Exclusion within one task set (one task on one executor, or one executor for the
 stage) is the set's own business: ``TaskSetManagerCore`` with an :class:`ExcludeOnFailure`.
 
 Invariants (``validate_state``; ``tests/test_sched_health.py`` calls it after every step):
-* every remembered failure expires after now - ``timeout`` and before now + ``timeout``;
+* every remembered failure expires within ``timeout`` from now (expired ones are dropped
+  at the next count), in order;
 * an excluded executor's exclusion ends within ``timeout`` from now; an executor that is
   removed is forgotten (a replacement starts with a clean record).
 """
