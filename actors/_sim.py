@@ -31,6 +31,8 @@
 Invariants (checked by :meth:`validate_state`, which the tests call):
 
 * ``_foreground >= 0``; ``_nested >= 0``;
+* a submitted call's result reaches its caller only when no callback is ready (so what
+  the caller reads next, the events say, does not depend on real timing);
 * every handle in ``_ready`` and ``_inbox`` is a callback handle, every handle in
   ``_scheduled`` a timer handle, and the heap is ordered;
 * virtual time never moves backwards (``_now`` only grows).
@@ -89,6 +91,10 @@ class SimulatedLoop(asyncio.BaseEventLoop):
         self._cond = threading.Condition(threading.Lock())
         self._foreground = 0  # submitted work and run_until_complete calls still pending
         self._nested = 0  # run_nested calls in progress
+        # Results of submitted work, handed to their callers only once nothing is ready:
+        # a caller that returned while messages its work caused were still in flight would
+        # read the simulation's state (its events, say) at a point real timing decides.
+        self._settled: list[Callable[[], None]] = []
         # Executors (by id) with a job scheduled or running, and their jobs waiting behind it.
         # Invariant: every key of _executor_backlog is in _executor_busy.
         self._executor_busy: set[int] = set()
@@ -116,7 +122,13 @@ class SimulatedLoop(asyncio.BaseEventLoop):
         try:
             super().run_forever()
         finally:
+            self._hand_over_results()  # stopped with results pending: their callers must not hang
             _simenv._leave()
+
+    def _hand_over_results(self) -> None:
+        settled, self._settled = self._settled, []
+        for hand_over in settled:
+            hand_over()
 
     def run_until_complete(self, future: Any) -> Any:
         self._foreground += 1  # the caller waits for it: time may move
@@ -146,6 +158,9 @@ class SimulatedLoop(asyncio.BaseEventLoop):
             heapq.heappop(scheduled)._scheduled = False
         self._move_due_timers()
         if not ready:
+            if self._settled:  # quiescent at this instant: callers get their results now
+                self._hand_over_results()
+                return
             if self._admit_one():
                 return
             if self._stopping and not self._nested:  # a nested wait goes on: its caller needs the result
@@ -234,8 +249,7 @@ class SimulatedLoop(asyncio.BaseEventLoop):
             self._foreground += 1
             task = self.create_task(coroutine)
 
-            def done(task: asyncio.Task) -> None:
-                self._foreground -= 1
+            def hand_over(task: asyncio.Task) -> None:
                 try:
                     if task.cancelled():
                         result.cancel()
@@ -245,6 +259,10 @@ class SimulatedLoop(asyncio.BaseEventLoop):
                         result.set_result(task.result())
                 except concurrent.futures.InvalidStateError:
                     pass  # the caller cancelled it meanwhile
+
+            def done(task: asyncio.Task) -> None:
+                self._foreground -= 1
+                self._settled.append(lambda: hand_over(task))  # at the next quiescent point
 
             task.add_done_callback(done)
             # A cancel from the caller's thread reaches the task through the inbox.

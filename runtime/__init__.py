@@ -8,14 +8,15 @@ from sparklet.runtime._jobs import JobCancelledError, JobFailedError
 from sparklet.runtime._report import write_report
 from sparklet.runtime._trace_export import export_perfetto
 from sparklet.runtime._listener import (
-    ExecutorRegistered, ExecutorRemoved, FaultInjected, FaultPlanRecorded, JobEnd, JobStart, SchedulerEvent,
+    ExecutorExcluded, ExecutorRegistered, ExecutorRemoved, ExecutorUnexcluded, FaultInjected, FaultPlanRecorded, JobEnd, JobStart, SchedulerEvent,
     StageCompleted, StageSubmitted, TaskEnd, TaskStart,
 )
 from sparklet.runtime._shared import Accumulator, AccumulatorParam, Broadcast
 from sparklet.runtime._status import SparkJobInfo, SparkStageInfo, StatusTracker
 
 __all__ = [
-    "Accumulator", "AccumulatorParam", "Broadcast", "Conf", "Context", "ExecutorRegistered", "ExecutorRemoved",
+    "Accumulator", "AccumulatorParam", "Broadcast", "Conf", "Context", "ExecutorExcluded", "ExecutorRegistered", "ExecutorRemoved",
+    "ExecutorUnexcluded",
     "Fault", "FaultInjected", "FaultPlan", "FaultPlanRecorded", "InjectedFault",
     "JobCancelledError", "JobEnd", "JobFailedError", "JobStart", "SchedulerEvent", "SparkJobInfo", "SparkStageInfo",
     "StageCompleted", "StageSubmitted", "StatusTracker", "TaskEnd", "TaskStart", "parse_master",

@@ -79,6 +79,34 @@ def _non_negative_float(value: Any) -> float:
     return number
 
 
+def _seconds(value: Any) -> float:
+    """Seconds from a number or a string such as ``100ms`` or ``2s``."""
+    if isinstance(value, str) and value.strip().endswith("ms"):
+        return _non_negative_float(value.strip()[:-2]) / 1000.0
+    return _non_negative_float(value)
+
+
+def _positive_seconds(value: Any) -> float:
+    number = _seconds(value)
+    if number <= 0:
+        raise ValueError(f"expected a positive number of seconds, got {value!r}")
+    return number
+
+
+def _fraction(value: Any) -> float:
+    number = float(value)
+    if not 0.0 < number <= 1.0:
+        raise ValueError(f"expected a fraction within (0, 1], got {value!r}")
+    return number
+
+
+def _at_least_one(value: Any) -> float:
+    number = float(value)
+    if number < 1.0:
+        raise ValueError(f"expected a number >= 1, got {value!r}")
+    return number
+
+
 KEYS: dict[str, ConfKey] = {key.name: key for key in [
     ConfKey("task.maxFailures", 4, _positive_int, "Failures of one task (across its attempts) before the job fails."),
     ConfKey("stage.maxConsecutiveAttempts", 4, _positive_int, "Consecutive attempts of a stage (fetch failures) before the job fails."),
@@ -94,7 +122,16 @@ KEYS: dict[str, ConfKey] = {key.name: key for key in [
     ConfKey("local.dir", None, str, "Directory for block files (default: a fresh temporary directory per context)."),
     ConfKey("ui.showConsoleProgress", True, _bool, "Show the console progress bar while a job runs (only when stderr is a terminal)."),
     ConfKey("scheduler.mode", "FIFO", str, "Order across concurrent jobs (FIFO)."),
-    ConfKey("speculation", False, _bool, "Re-launch slow tasks on other executors (arrives with the fault-injection issue)."),
+    ConfKey("speculation", False, _bool, "Run a copy of a slow task on another executor; the first to finish wins, the other is killed."),
+    ConfKey("speculation.interval", 0.1, _positive_seconds, "Seconds between checks for tasks to speculate."),
+    ConfKey("speculation.multiplier", 1.5, _at_least_one, "A task is slow when it has run this many times the median run time of its stage's successful tasks."),
+    ConfKey("speculation.quantile", 0.75, _fraction, "Fraction of a stage's tasks that must have succeeded before speculation is considered."),
+    ConfKey("speculation.minTaskRuntime", 0.1, _seconds, "Seconds a task must have run before it may be speculated (`100ms` works too)."),
+    ConfKey("excludeOnFailure.enabled", False, _bool, "Stop scheduling on executors that keep failing tasks (Spark's excludeOnFailure)."),
+    ConfKey("excludeOnFailure.task.maxTaskAttemptsPerExecutor", 1, _positive_int, "Failures of one task on one executor before that task may not run there again (in its stage attempt)."),
+    ConfKey("excludeOnFailure.stage.maxFailedTasksPerExecutor", 2, _positive_int, "Different tasks failed on one executor before it gets no more tasks of that stage attempt."),
+    ConfKey("excludeOnFailure.application.maxFailedTasksPerExecutor", 2, _positive_int, "Task failures on one executor (in stage attempts that succeeded, within the timeout) before it is excluded for every job."),
+    ConfKey("excludeOnFailure.timeout", 3600.0, _positive_seconds, "Seconds an executor stays excluded, and a failure is remembered."),
     ConfKey("tracing", False, _bool, "Record actor events in the driver (and executors) for tracing."),
     ConfKey("eventLog.enabled", False, _bool, "Write a Spark event log (JSON lines in Spark's format, for Spark's History Server) into `eventLog.dir`."),
     ConfKey("eventLog.dir", "/tmp/spark-events", str, "Directory (or `file:` URI) for Spark event logs; created if missing."),

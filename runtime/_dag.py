@@ -86,7 +86,7 @@ from sparklet.rdd._base import NarrowDependency, ShuffleDependency
 from sparklet.runtime._sched_events import (
     JOB_GROUP_PROPERTY, AllJobsCancelled, CancelTasks, ExecutorAdded, ExecutorLost, JobCancelled, JobEndedInfo,
     JobFailed, JobGroupCancelled, JobStartedInfo, JobSubmitted, JobSucceeded, MarkPartitionCompleted,
-    MergeAccumulators, StageCompletedInfo, StageSubmittedInfo, SubmitTasks, TaskEnded, TaskSetFailed, TaskSpec,
+    MergeAccumulators, StageCompletedInfo, StageSubmittedInfo, SubmitTasks, TaskEnded, TaskSetFailed, TaskSetLost, TaskSpec,
     executor_location,
 )
 from sparklet.runtime._sched_mapoutputs import MapOutputRegistry
@@ -130,6 +130,7 @@ class DAGSchedulerCore:
             ExecutorAdded: self._on_executor_added, ExecutorLost: self._on_executor_lost,
             JobCancelled: self._on_job_cancelled, JobGroupCancelled: self._on_job_group_cancelled,
             AllJobsCancelled: self._on_all_jobs_cancelled, TaskSetFailed: self._on_task_set_failed,
+            TaskSetLost: self._on_task_set_lost,
         }
 
     # -- the one entry point ---------------------------------------------------------------------
@@ -546,6 +547,24 @@ class DAGSchedulerCore:
             return
         exception = ev.exception if ev.exception is not None else stage.last_task_exception
         self._abort_stage(stage, ev.reason, exception)
+
+    def _on_task_set_lost(self, ev: TaskSetLost) -> None:
+        """The current attempt's task set crashed (its actor failed; its running tasks were
+        killed): submit a new attempt for the partitions still missing. Results it already
+        reported stand. Crashes count as failed attempts: after
+        ``max_consecutive_stage_attempts`` in a row the jobs needing the stage fail."""
+        stage = self.graph.stage_id_to_stage.get(ev.stage_id)
+        if stage is None or stage.id not in self.running_stages or ev.stage_attempt != stage.latest_attempt:
+            self._note(f"task set {ev.stage_id}.{ev.stage_attempt} lost, not the running attempt: {ev.reason}")
+            return
+        message = f"Task set {ev.stage_id}.{ev.stage_attempt} crashed: {ev.reason}"
+        stage.failed_attempt_ids.add(ev.stage_attempt)
+        self._mark_stage_finished(stage, error=message)
+        if len(stage.failed_attempt_ids) >= self.max_consecutive_stage_attempts:
+            self._abort_stage(stage, f"{stage} ({stage.name}) failed {len(stage.failed_attempt_ids)} attempts in a "
+                                     f"row; most recent: {message}", None)
+        else:
+            self._submit_stage(stage)
 
     # -- executors -------------------------------------------------------------------------------------
     def _on_executor_added(self, ev: ExecutorAdded) -> None:

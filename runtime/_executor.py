@@ -364,8 +364,6 @@ class Executor(Actor):
         self._completed += 1
         exc = None if future.cancelled() else future.exception()  # retrieved even when killed: no stray log
         if future.cancelled() or killed:
-            if not future.cancelled():
-                future.exception()  # retrieved: a killed task's error is no news
             update = StatusUpdate(self.executor_id, msg.task_id, "killed", None, None, None, {})
         elif isinstance(exc, FetchFailed):
             update = StatusUpdate(self.executor_id, msg.task_id, "fetch_failed", None, describe_error(exc), None, {},

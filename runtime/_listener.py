@@ -1,8 +1,8 @@
 """Scheduler events for users and tests, in the spirit of SparkListener.
 
 The schedulers post :class:`JobStart`, :class:`StageSubmitted`, :class:`TaskStart`,
-:class:`TaskEnd`, :class:`StageCompleted`, :class:`JobEnd`, :class:`ExecutorRegistered` and
-:class:`ExecutorRemoved` to the context's :class:`ListenerBus`. Posting appends to an
+:class:`TaskEnd`, :class:`StageCompleted`, :class:`JobEnd`, :class:`ExecutorRegistered`,
+:class:`ExecutorRemoved`, :class:`ExecutorExcluded` and :class:`ExecutorUnexcluded` to the context's :class:`ListenerBus`. Posting appends to an
 ordered, bounded log at once (the scheduler posts a job's last events before it answers
 the job), so the whole story of an action can be read as soon as it returns:
 ``sc.listener_events()``. Callbacks added with ``sc.addListener(fn)`` run on the bus's
@@ -118,6 +118,20 @@ class ExecutorRegistered(SchedulerEvent):
 class ExecutorRemoved(SchedulerEvent):
     executor_id: str
     reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecutorExcluded(SchedulerEvent):
+    """The executor kept failing tasks (excludeOnFailure): no task goes there until ``until`` (epoch seconds)."""
+
+    executor_id: str
+    task_failures: int
+    until: float
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecutorUnexcluded(SchedulerEvent):
+    executor_id: str
 
 
 class ListenerBus:

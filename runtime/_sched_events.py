@@ -11,8 +11,8 @@ Routing (see :mod:`sparklet.runtime._dag` for the loop):
 
 * into :class:`DAGSchedulerCore.handle`: ``JobSubmitted``, ``JobCancelled``,
   ``JobGroupCancelled``, ``AllJobsCancelled`` (from the context), and ``TaskEnded``,
-  ``TaskSetFailed``, ``ExecutorAdded``, ``ExecutorLost`` (returned by the task scheduler
-  core, which is their only source);
+  ``TaskSetFailed``, ``TaskSetLost``, ``ExecutorAdded``, ``ExecutorLost`` (returned by the
+  task scheduler, which is their only source);
 * out of the DAG core: ``SubmitTasks``, ``CancelTasks``, ``MarkPartitionCompleted`` (to the
   task scheduler core), ``JobSucceeded``, ``JobFailed`` (to the job's waiter),
   ``MergeAccumulators`` (to the accumulator registry), ``*Info`` (to the listener bus);
@@ -34,7 +34,7 @@ __all__ = [
     "JOB_GROUP_PROPERTY", "TASK_END_STATUSES", "TaskLocality", "TaskSpec", "MapStatus", "executor_location", "parse_location",
     # events
     "JobSubmitted", "TaskEnded", "ExecutorAdded", "ExecutorLost", "JobCancelled", "JobGroupCancelled",
-    "AllJobsCancelled", "TaskSetFailed", "DAG_EVENTS",
+    "AllJobsCancelled", "TaskSetFailed", "TaskSetLost", "DAG_EVENTS",
     # actions
     "SubmitTasks", "CancelTasks", "MarkPartitionCompleted", "JobSucceeded", "JobFailed", "MergeAccumulators",
     "StageSubmittedInfo", "StageCompletedInfo", "JobStartedInfo", "JobEndedInfo", "LaunchTask", "KillTask",
@@ -186,8 +186,19 @@ class TaskSetFailed:
     cause: int | None = _cause()
 
 
+@_frozen
+class TaskSetLost:
+    """The task set of a stage attempt crashed (its ``TaskSetManager`` actor failed): its
+    running tasks were killed; the DAG core submits a new attempt for what is missing."""
+
+    stage_id: int
+    stage_attempt: int
+    reason: str
+    cause: int | None = _cause()
+
+
 DAG_EVENTS = (JobSubmitted, TaskEnded, ExecutorAdded, ExecutorLost, JobCancelled, JobGroupCancelled,
-              AllJobsCancelled, TaskSetFailed)
+              AllJobsCancelled, TaskSetFailed, TaskSetLost)
 
 # -- actions of the DAG core ------------------------------------------------------------------------
 
@@ -309,6 +320,8 @@ class JobEndedInfo:
 
 @_frozen
 class LaunchTask:
+    """``speculative``: a copy of a task that still runs elsewhere (speculation)."""
+
     task_id: int
     executor_id: str
     stage_id: int
@@ -317,6 +330,7 @@ class LaunchTask:
     index: int
     attempt_number: int
     locality: TaskLocality
+    speculative: bool = False
     cause: int | None = _cause()
 
 

@@ -3,17 +3,33 @@
 What it owns: each task's state (one ``TASK_TRANSITIONS`` table), its attempts (bounded
 history) and counted failures; the pending lists delay scheduling draws from (by
 executor, by host, without preference, all); the locality level it currently allows and
-when it last launched at it. :class:`~sparklet.runtime._tasksets.TaskSchedulerCore` owns
-the executors and task ids and drives these sets; the theory of both (scheduling,
-failure and recovery, review checklist) opens ``_tasksets.py``.
+when it last launched at it; the live executors' hosts as last told. It lives in its own
+``TaskSetManager`` actor (``_task_set_actor.py``), a child of the task scheduler, whose
+cross-set core (:class:`~sparklet.runtime._tasksets.TaskSchedulerCore`) owns executors,
+cores and task ids and offers this set free cores (``resource_offers``) with task ids
+reserved for it. Status updates reach it by task id (``task_ended``); it answers with the
+``TaskEnded`` (and ``TaskSetFailed``) events for the DAG core. The theory of the
+scheduler as a whole opens ``_tasksets.py``.
 
-Invariants (``validate_state``, called by the scheduler's):
-* a task is RUNNING exactly while one attempt of it runs; PENDING while neither running
-  nor done; FAILED, KILLED or LOST only once done or given up (else it went back to
+Invariants (``validate_state``, called after every step of the scheduler tests):
+* a task is RUNNING while an attempt of it runs and none succeeded (at most two run:
+  the task and its speculative copy; the loser runs on, SUCCEEDED, until its kill lands);
+  PENDING while neither running nor done; FAILED, KILLED or LOST only once done or given up (else it went back to
   PENDING); a pending task of a live set is on the ``all`` list;
 * fewer than ``max_failures`` counted failures per task unless the set gave up;
 * every task done makes the set a zombie; a zombie launches nothing;
+* launches use only offered cores and the reserved ids, in order;
+* speculation: a task has at most two attempts running; a speculatable task has exactly
+  one; a copy never runs beside the attempt it copies;
+* excludeOnFailure: no task launches where it is excluded (its own failures there, or
+  its executor failed too many tasks of this set); a pending task excluded on every
+  live executor aborts the set;
 * the current locality index points into ``levels``, which end with ANY.
+
+Review checklist: retries and failures ``tests/test_sched_tasksets.py``; offers with
+reserved ids ``test_set_core_launches_onto_offered_slots_with_reserved_ids``; speculation
+``tests/test_sched_speculation.py``; exclusion ``tests/test_sched_health.py``; all of it
+under random sequences in ``tests/test_sched_property.py``.
 """
 
 from __future__ import annotations
@@ -24,9 +40,14 @@ import enum
 from typing import Any, Callable
 
 from sparklet.actors import SparkletInternalError, StateMachine
-from sparklet.runtime._sched_events import SubmitTasks, TaskLocality, TaskSetFailed, parse_location
+from sparklet.runtime._sched_events import (
+    TASK_END_STATUSES, KillTask, LaunchTask, SubmitTasks, TaskEnded, TaskLocality, TaskSetFailed,
+)
+from sparklet.runtime._sched_health import ExcludeOnFailure
+from sparklet.runtime._sched_locality import DelayScheduling, _PendingTasks
 
-__all__ = ["TaskState", "TASK_TRANSITIONS", "TaskAttempt", "ExecutorInfo", "TaskSetManagerCore"]
+__all__ = ["TaskState", "TASK_TRANSITIONS", "ATTEMPT_TRANSITIONS", "TaskAttempt", "ExecutorInfo", "Slot",
+           "Speculation", "TaskSetManagerCore"]
 
 HISTORY = 16
 L = TaskLocality
@@ -56,9 +77,16 @@ _END_STATE = {"success": _T.SUCCEEDED, "failed": _T.FAILED, "fetch_failed": _T.F
               "executor_lost": _T.LOST}
 
 
+# One attempt's own states: an attempt runs once and ends once.
+ATTEMPT_TRANSITIONS = {
+    _T.RUNNING: frozenset({_T.SUCCEEDED, _T.FAILED, _T.KILLED, _T.LOST}),
+    _T.SUCCEEDED: frozenset(), _T.FAILED: frozenset(), _T.KILLED: frozenset(), _T.LOST: frozenset(),
+}
+
+
 @dataclasses.dataclass
 class TaskAttempt:
-    """One launch of a task (Spark's ``TaskInfo``)."""
+    """One launch of a task (Spark's ``TaskInfo``); ``state`` moves by ``ATTEMPT_TRANSITIONS``."""
 
     task_id: int
     attempt_number: int
@@ -66,9 +94,17 @@ class TaskAttempt:
     host: str
     locality: TaskLocality
     launched_at: float
+    speculative: bool = False
+    state: TaskState = TaskState.RUNNING
     finished_at: float | None = None
     status: str | None = None
     reason: str = ""
+    kill_reason: str | None = None  # why we asked for it to be killed, if we did
+
+    def end(self, state: TaskState, now: float, status: str, reason: str) -> None:
+        if state not in ATTEMPT_TRANSITIONS[self.state]:
+            raise SparkletInternalError(f"TID {self.task_id}: attempt {self.state.value} -> {state.value}. Please report it.")
+        self.state, self.finished_at, self.status, self.reason = state, now, status, reason
 
 
 @dataclasses.dataclass
@@ -78,24 +114,45 @@ class ExecutorInfo:
     cores: int
     # Invariant: the ids of the tasks running here; never more than cores.
     running: set[int] = dataclasses.field(default_factory=set)
+    # Which registration of this id (a restarted executor registers again under its id).
+    incarnation: int = 0
 
 
-class _PendingTasks:
-    """Indices waiting to run, by where they would rather run. Lists are popped from the
-    end and cleaned lazily: an entry whose task is running or done is skipped then."""
+@dataclasses.dataclass(frozen=True)
+class Slot:
+    """Free cores of one executor, offered to a task set (Spark's ``WorkerOffer``)."""
 
-    def __init__(self) -> None:
-        self.for_executor: dict[str, list[int]] = {}
-        self.for_host: dict[str, list[int]] = {}
-        self.no_prefs: list[int] = []
-        self.all: list[int] = []
+    executor_id: str
+    host: str
+    free: int
+    incarnation: int = 0
 
 
-class TaskSetManagerCore:
+@dataclasses.dataclass(frozen=True)
+class Speculation:
+    """Spark's ``spark.speculation.*``: once ``quantile`` of a set's tasks succeeded, a task
+    running longer than ``multiplier`` times their median run time (and at least
+    ``min_task_runtime`` seconds) gets a copy on another executor; the first to finish wins."""
+
+    multiplier: float = 1.5
+    quantile: float = 0.75
+    min_task_runtime: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.quantile <= 1.0:
+            raise ValueError(f"speculation.quantile must be within (0, 1], got {self.quantile!r}")
+        if self.multiplier < 1.0:
+            raise ValueError(f"speculation.multiplier must be >= 1, got {self.multiplier!r}")
+        if self.min_task_runtime < 0:
+            raise ValueError(f"speculation.minTaskRuntime must be >= 0 seconds, got {self.min_task_runtime!r}")
+
+
+class TaskSetManagerCore(DelayScheduling):
     """The tasks of one stage attempt."""
 
     def __init__(self, task_set: SubmitTasks, *, clock: Callable[[], float], max_failures: int,
-                 locality_wait: float, executors: dict[str, ExecutorInfo]) -> None:
+                 locality_wait: float, executor_hosts: dict[str, str] | None = None,
+                 speculation: Speculation | None = None, exclude: ExcludeOnFailure | None = None) -> None:
         self.task_set = task_set
         self.stage_id, self.stage_attempt, self.priority = task_set.stage_id, task_set.stage_attempt, task_set.priority
         self.name = f"{self.stage_id}.{self.stage_attempt}"
@@ -105,7 +162,8 @@ class TaskSetManagerCore:
                 raise ValueError(f"SubmitTasks for stage {self.name}: task {i} has index {spec.index}, expected {i}")
         self._clock = clock
         self.max_failures = max_failures
-        self._executors = executors  # the scheduler's, read only
+        # The live executors (id -> host) as the task scheduler last said (``executors_changed``).
+        self.executor_hosts: dict[str, str] = dict(executor_hosts or {})
         n = len(self.tasks)
         self.partition_to_index = {spec.partition: i for i, spec in enumerate(self.tasks)}
         self.task_fsms = [StateMachine(f"task {i} in stage {self.name}", TaskState.PENDING, TASK_TRANSITIONS, HISTORY)
@@ -117,7 +175,21 @@ class TaskSetManagerCore:
         self.failure_reasons: list[list[str]] = [[] for _ in range(n)]
         # Invariant: tasks whose output is no longer needed from this set (Spark's ``successful``).
         self.successful: set[int] = set()
-        # Invariant: running task id -> its task index; at most one per index.
+        self.speculation = speculation
+        # Invariant: run times of successful attempts (seconds), for the speculation median.
+        self.successful_durations: list[float] = []
+        # Invariant: indices waiting for a speculative copy: not successful, one copy running.
+        self.speculatable: set[int] = set()
+        # Invariant: how many attempts of each task run (at most 2: the task and its copy).
+        self.copies_running = [0] * n
+        self.exclude = exclude
+        # Invariant (excludeOnFailure): executor -> task index -> failures of that task there.
+        self.failed_on_executor: dict[str, dict[int, int]] = {}
+        # Invariant: executors where max_failed_tasks_per_executor_in_stage tasks failed: excluded for this set.
+        self.excluded_executors: set[str] = set()
+        # The set gave up, failed to fetch or was cancelled: its failures say nothing of executors.
+        self.aborted = False
+        # Invariant: running task id -> its task index.
         self.running: dict[int, int] = {}
         self.attempt_by_task_id: dict[int, TaskAttempt] = {}
         # Invariant: a zombie launches nothing; it is unregistered once nothing runs.
@@ -132,146 +204,130 @@ class TaskSetManagerCore:
         self.current_level_index = 0
         self.last_reset_time = clock()
 
-    def __repr__(self) -> str:
-        return f"TaskSet {self.name}{' (zombie)' if self.is_zombie else ''}"
-
-    # -- pending lists -----------------------------------------------------------------------------
-    def _add_pending(self, index: int) -> None:
-        locations = self.tasks[index].preferred_locations
-        for location in locations:
-            host, executor_id = parse_location(location)
-            if executor_id is not None:
-                self.pending.for_executor.setdefault(executor_id, []).append(index)
-            if host:
-                self.pending.for_host.setdefault(host, []).append(index)
-        if not locations:
-            self.pending.no_prefs.append(index)
-        self.pending.all.append(index)
-
     def _launchable(self, index: int) -> bool:
         return self.task_fsms[index].state is TaskState.PENDING and index not in self.successful
 
-    def _pop_launchable(self, indices: list[int] | None) -> int | None:
-        while indices:
-            index = indices.pop()
-            if self._launchable(index):
+    # -- excludeOnFailure within this set (Spark's TaskSetExcludelist) ------------------------------
+    def _executor_excluded(self, executor_id: str) -> bool:
+        return executor_id in self.excluded_executors
+
+    def _excluded_here(self, index: int, executor_id: str) -> bool:
+        if self.exclude is None:
+            return False
+        return executor_id in self.excluded_executors or self.failed_on_executor.get(executor_id, {}).get(
+            index, 0) >= self.exclude.max_task_attempts_per_executor
+
+    def _note_failure_for_exclusion(self, index: int, executor_id: str) -> None:
+        failed = self.failed_on_executor.setdefault(executor_id, {})
+        failed[index] = failed.get(index, 0) + 1
+        if len(failed) >= self.exclude.max_failed_tasks_per_executor_in_stage:
+            self.excluded_executors.add(executor_id)
+
+    def _task_that_cannot_run_anywhere(self) -> int | None:
+        """A pending task every live executor is excluded for (Spark's getCompletelyExcludedTaskIfAny)."""
+        if not self.executor_hosts:
+            return None  # no executor at all: wait for one
+        for index, fsm in enumerate(self.task_fsms):
+            if fsm.state is TaskState.PENDING and index not in self.successful and all(
+                    self._excluded_here(index, e) for e in self.executor_hosts):
                 return index
         return None
 
-    def _has_launchable(self, indices: list[int]) -> bool:
-        while indices:
-            if self._launchable(indices[-1]):
-                return True
-            indices.pop()
-        return False
+    def failures_by_executor(self) -> dict[str, int]:
+        """How many different tasks failed on each executor, for the application-wide
+        health tracker: only once every task succeeded and the set was never aborted."""
+        if self.aborted or len(self.successful) < len(self.tasks) or not self.is_finished:
+            return {}
+        return {executor_id: len(failed) for executor_id, failed in self.failed_on_executor.items()}
 
-    def _more_tasks_in(self, by_place: dict[str, list[int]]) -> bool:
-        empty = []
-        found = False
-        for place, indices in by_place.items():
-            if self._has_launchable(indices):
-                found = True
-                break
-            empty.append(place)
-        for place in empty:
-            del by_place[place]
-        return found
-
-    # -- locality ------------------------------------------------------------------------------------
-    def _compute_valid_levels(self) -> list[TaskLocality]:
-        hosts = {info.host for info in self._executors.values()}
-        levels = []
-        if any(e in self._executors for e, indices in self.pending.for_executor.items() if indices):
-            levels.append(L.PROCESS_LOCAL)
-        if any(h in hosts for h, indices in self.pending.for_host.items() if indices):
-            levels.append(L.NODE_LOCAL)
-        if self.pending.no_prefs:
-            levels.append(L.NO_PREF)
-        levels.append(L.ANY)
-        return levels
-
-    def _wait(self, level: TaskLocality) -> float:
-        return self.locality_wait if level in (L.PROCESS_LOCAL, L.NODE_LOCAL) else 0.0
-
-    def _level_index(self, locality: TaskLocality) -> int:
-        index = 0
-        while locality > self.levels[index]:
-            index += 1
-        return index
-
-    def recompute_locality(self) -> None:
-        """Executors came or went: the levels worth waiting at may have changed."""
-        previous = self.levels[self.current_level_index]
-        self.levels = self._compute_valid_levels()
-        self.current_level_index = self._level_index(previous)
-
-    def allowed_locality(self, now: float) -> TaskLocality:
-        """Spark's getAllowedLocalityLevel: skip levels with nothing left to launch, relax
-        past a level once its wait has passed since the last reset."""
-        while self.current_level_index < len(self.levels) - 1:
-            level = self.levels[self.current_level_index]
-            if level is L.PROCESS_LOCAL:
-                more = self._more_tasks_in(self.pending.for_executor)
-            elif level is L.NODE_LOCAL:
-                more = self._more_tasks_in(self.pending.for_host)
-            else:
-                more = self._has_launchable(self.pending.no_prefs)
-            wait = self._wait(level)
-            if not more:
-                self.last_reset_time = now
-                self.current_level_index += 1
-            elif now - self.last_reset_time >= wait:
-                self.last_reset_time += wait
-                self.current_level_index += 1
-            else:
-                return level
-        return self.levels[self.current_level_index]
-
-    def locality_deadline(self) -> float | None:
-        """When the current level's wait runs out, if waiting is what holds tasks back."""
-        if self.is_zombie or self.current_level_index >= len(self.levels) - 1:
-            return None
-        if not any(self._launchable(i) for i in self.pending.all):
-            return None
-        return self.last_reset_time + self._wait(self.levels[self.current_level_index])
+    def __repr__(self) -> str:
+        return f"TaskSet {self.name}{' (zombie)' if self.is_zombie else ''}"
 
     # -- launching ---------------------------------------------------------------------------------------
-    def resource_offer(self, executor_id: str, host: str, max_locality: TaskLocality,
-                       now: float) -> tuple[int, TaskLocality] | None:
-        """The task to run on one free core of ``executor_id``, if any may run there now."""
+    def resource_offers(self, slots: "list[Slot] | tuple[Slot, ...]", first_task_id: int, *,
+                        cause: Any = None) -> list[LaunchTask]:
+        """Launch onto the offered free cores (the per-set half of TaskSchedulerImpl's
+        ``resourceOffers``): level by level, round after round over the executors while
+        something launches. Task ids are ``first_task_id``, ``first_task_id + 1``, ... in
+        launch order (the task scheduler reserved them)."""
         if self.is_zombie:
-            return None
-        allowed = max_locality
-        if max_locality is not L.NO_PREF:
-            allowed = min(self.allowed_locality(now), max_locality)
-        found = self._dequeue(executor_id, host, allowed)
-        if found is not None and found[1] is not L.NO_PREF:
-            self.current_level_index = self._level_index(found[1])
-            self.last_reset_time = now
-        return found
+            return []
+        now = self._clock()
+        free = {slot.executor_id: slot.free for slot in slots}
+        launched: list[LaunchTask] = []
+        for max_locality in list(self.levels):
+            while True:
+                launched_now = False
+                for slot in slots:
+                    if free[slot.executor_id] < 1:
+                        continue
+                    found = self.resource_offer(slot.executor_id, slot.host, max_locality, now)
+                    if found is None:
+                        continue
+                    index, locality = found
+                    task_id = first_task_id + len(launched)
+                    attempt = self.launch(index, task_id, slot.executor_id, slot.host, locality, now)
+                    launched.append(LaunchTask(task_id, slot.executor_id, self.stage_id, self.stage_attempt,
+                                               self.tasks[index].partition, index, attempt.attempt_number, locality,
+                                               cause=cause))
+                    free[slot.executor_id] -= 1
+                    launched_now = True
+                if not launched_now:
+                    break
+        if self.speculatable:
+            for slot in slots:
+                while free[slot.executor_id] > 0:
+                    index = self._dequeue_speculative(slot.executor_id)
+                    if index is None:
+                        break
+                    task_id = first_task_id + len(launched)
+                    attempt = self.launch(index, task_id, slot.executor_id, slot.host, L.ANY, now, speculative=True)
+                    launched.append(LaunchTask(task_id, slot.executor_id, self.stage_id, self.stage_attempt,
+                                               self.tasks[index].partition, index, attempt.attempt_number, L.ANY,
+                                               True, cause=cause))
+                    free[slot.executor_id] -= 1
+        return launched
 
-    def _dequeue(self, executor_id: str, host: str, max_locality: TaskLocality) -> tuple[int, TaskLocality] | None:
-        index = self._pop_launchable(self.pending.for_executor.get(executor_id))
-        if index is not None:
-            return index, L.PROCESS_LOCAL
-        if max_locality >= L.NODE_LOCAL:
-            index = self._pop_launchable(self.pending.for_host.get(host))
-            if index is not None:
-                return index, L.NODE_LOCAL
-        if max_locality >= L.NO_PREF:
-            index = self._pop_launchable(self.pending.no_prefs)
-            if index is not None:
-                return index, L.NO_PREF
-        if max_locality >= L.ANY:
-            index = self._pop_launchable(self.pending.all)
-            if index is not None:
-                return index, L.ANY
+    def _dequeue_speculative(self, executor_id: str) -> int | None:
+        """A task waiting for a copy that has no attempt running on ``executor_id``."""
+        for index in sorted(self.speculatable):
+            if index in self.successful or self.copies_running[index] != 1:
+                self.speculatable.discard(index)  # done, or its only attempt ended: no copy needed
+                continue
+            if not self._excluded_here(index, executor_id) and all(
+                    self.attempt_by_task_id[t].executor_id != executor_id for t, i in self.running.items() if i == index):
+                return index
         return None
 
+    def check_speculatable_tasks(self, now: float) -> bool:
+        """Spark's ``checkSpeculatableTasks``: mark tasks running far longer than the median
+        of the successful ones for a copy. True when it found any (offer cores then)."""
+        spec = self.speculation
+        n = len(self.tasks)
+        if spec is None or self.is_zombie or n == 1:
+            return False
+        if len(self.successful_durations) < max(int(spec.quantile * n), 1):
+            return False
+        durations = sorted(self.successful_durations)
+        median = durations[len(durations) // 2]
+        threshold = max(spec.multiplier * median, spec.min_task_runtime)
+        found = False
+        for task_id, index in self.running.items():
+            if index in self.successful or index in self.speculatable or self.copies_running[index] != 1:
+                continue
+            if now - self.attempt_by_task_id[task_id].launched_at > threshold:
+                self.speculatable.add(index)
+                found = True
+        return found
+
     def launch(self, index: int, task_id: int, executor_id: str, host: str, locality: TaskLocality,
-               now: float) -> TaskAttempt:
-        self._move(index, TaskState.RUNNING, self.task_set.cause, f"TID {task_id} on {executor_id}", now)
-        attempt = TaskAttempt(task_id, self.next_attempt_number[index], executor_id, host, locality, now)
+               now: float, speculative: bool = False) -> TaskAttempt:
+        if speculative:
+            self.speculatable.discard(index)  # the task stays RUNNING: now with two attempts
+        else:
+            self._move(index, TaskState.RUNNING, self.task_set.cause, f"TID {task_id} on {executor_id}", now)
+        attempt = TaskAttempt(task_id, self.next_attempt_number[index], executor_id, host, locality, now, speculative)
+        self.copies_running[index] += 1
         self.next_attempt_number[index] += 1
         self.attempts[index].append(attempt)
         self.running[task_id] = index
@@ -279,39 +335,105 @@ class TaskSetManagerCore:
         return attempt
 
     # -- outcomes ----------------------------------------------------------------------------------------
-    def task_ended(self, task_id: int, status: str, reason: str, exception: Any, cause: Any,
-                   now: float) -> TaskSetFailed | None:
-        """Record the end of a running attempt; re-queue, or give up (returned)."""
+    def task_ended(self, task_id: int, status: str, reason: str = "", *, result: Any = None,
+                   accum_updates: Any = (), metrics: dict | None = None, map_status: Any = None,
+                   fetch_failed_shuffle_id: int | None = None, fetch_failed_map_id: int | None = None,
+                   fetch_failed_executor_id: str | None = None, cause: Any = None) -> list:
+        """A running attempt ended: the ``TaskEnded`` for the DAG core, then a
+        ``TaskSetFailed`` if this was a task's last allowed failure, or ``KillTask`` for the
+        task's other attempt if this one succeeded. An id that is not running here (a
+        duplicate report) is ignored."""
+        if status not in TASK_END_STATUSES:
+            raise ValueError(f"task_ended: status must be one of {sorted(TASK_END_STATUSES)}, got {status!r}")
+        if task_id not in self.running:
+            return []
+        index = self.running[task_id]
+        attempt = self.attempt_by_task_id[task_id]
+        ended = TaskEnded(self.stage_id, self.stage_attempt, self.tasks[index].partition, task_id, attempt.executor_id,
+                          status, result, tuple(accum_updates), dict(metrics or {}), reason, map_status,
+                          fetch_failed_shuffle_id, fetch_failed_map_id, fetch_failed_executor_id,
+                          attempt.attempt_number, cause=cause)
+        return [ended, *self._record_end(task_id, status, reason, result if status == "failed" else None, cause,
+                                         self._clock())]
+
+    def _record_end(self, task_id: int, status: str, reason: str, exception: Any, cause: Any,
+                    now: float) -> list:
+        """Record the end of a running attempt: a success kills the task's other attempt;
+        the last attempt's failure re-queues the task or gives up (``TaskSetFailed``)."""
         index = self.running.pop(task_id)
         attempt = self.attempt_by_task_id.pop(task_id)
-        attempt.finished_at, attempt.status, attempt.reason = now, status, reason
-        self._move(index, _END_STATE[status], cause, f"TID {task_id} {status}", now)
+        attempt.end(_END_STATE[status], now, status, reason)
+        self.copies_running[index] -= 1
+        last_copy = self.copies_running[index] == 0
+        self.speculatable.discard(index)  # it had one copy running, now none: a retry, not a copy
         if status == "success":
+            if self.task_fsms[index].state is TaskState.RUNNING:
+                self._move(index, TaskState.SUCCEEDED, cause, f"TID {task_id} success", now)
+                self.successful_durations.append(now - attempt.launched_at)
             self._mark_successful(index)
-            return None
+            return self._kill_other_attempts(index, attempt, cause)
+        if last_copy and self.task_fsms[index].state is TaskState.RUNNING:
+            self._move(index, _END_STATE[status], cause, f"TID {task_id} {status}", now)
         where = f"({attempt.host} executor {attempt.executor_id})"
         description = (f"Lost task {index}.{attempt.attempt_number} (partition {self.tasks[index].partition}) in "
                        f"stage {self.name} (TID {task_id}) {where}: {reason or status}")
         if status == "fetch_failed":
             self._mark_successful(index)  # not to be retried here: the DAG core resubmits the stage
-            self.is_zombie = True
+            self.is_zombie = self.aborted = True
         elif status == "failed":
             self.last_exception = exception
-            if not self.is_zombie:
+            if self.exclude is not None:
+                self._note_failure_for_exclusion(index, attempt.executor_id)
+            if not self.is_zombie and index not in self.successful:
                 self.failure_reasons[index].append(description)
                 failures = self.failure_reasons[index]
                 if len(failures) >= self.max_failures:
-                    self.is_zombie = True
+                    self.is_zombie = self.aborted = True
                     listing = "\n".join(f"  {k}. {r}" for k, r in enumerate(failures, 1))
-                    return TaskSetFailed(
+                    return [TaskSetFailed(
                         self.stage_id, self.stage_attempt,
                         f"Task {index} in stage {self.name} failed {len(failures)} times, most recent failure: "
                         f"{description}\nAll {len(failures)} failures of task {index}:\n{listing}",
-                        exception, cause=cause)
-        if index not in self.successful:
+                        exception, cause=cause)]
+        if index not in self.successful and last_copy:
             self._move(index, TaskState.PENDING, cause, "re-queued", now)
             self._add_pending(index)
-        return None
+        if status == "failed" and self.exclude is not None and not self.is_zombie:
+            stuck = self._task_that_cannot_run_anywhere()
+            if stuck is not None:
+                self.is_zombie = self.aborted = True
+                return [TaskSetFailed(
+                    self.stage_id, self.stage_attempt,
+                    f"Aborting TaskSet {self.name} because task {stuck} (partition {self.tasks[stuck].partition}) "
+                    f"cannot run anywhere due to node and executor excludeOnFailure. Most recent failure:\n"
+                    f"{description}\n\nExcludeOnFailure behavior can be configured via spark.excludeOnFailure.*.",
+                    exception, cause=cause)]
+        return []
+
+    def _kill_other_attempts(self, index: int, winner: TaskAttempt, cause: Any) -> list[KillTask]:
+        kills = []
+        for task_id, other in sorted(self.running.items()):
+            attempt = self.attempt_by_task_id[task_id]
+            if other == index and attempt.kill_reason is None:
+                attempt.kill_reason = (f"another attempt succeeded: TID {winner.task_id} (attempt "
+                                       f"{winner.attempt_number}) on executor {winner.executor_id}")
+                kills.append(KillTask(task_id, attempt.executor_id, self.stage_id, self.stage_attempt,
+                                      attempt.kill_reason, cause=cause))
+        return kills
+
+    def cancel(self, reason: str, cause: Any = None) -> list[KillTask]:
+        """Become a zombie and kill every running attempt not being killed already (the
+        stage was cancelled)."""
+        self.is_zombie = self.aborted = True
+        kills = []
+        for task_id in sorted(self.running):
+            attempt = self.attempt_by_task_id[task_id]
+            if attempt.kill_reason is not None:
+                continue  # being killed already (its copy won): keep the first reason
+            attempt.kill_reason = f"Stage cancelled: {reason}"
+            kills.append(KillTask(task_id, attempt.executor_id, self.stage_id, self.stage_attempt, attempt.kill_reason,
+                                  cause=cause))
+        return kills
 
     def _move(self, index: int, new: TaskState, cause: Any, why: str, now: float) -> None:
         fsm = self.task_fsms[index]
@@ -341,16 +463,24 @@ class TaskSetManagerCore:
         def fail(message: str) -> None:
             raise SparkletInternalError(f"{self!r}: {message}. Please report it.")
 
-        running_indices = list(self.running.values())
-        if len(set(running_indices)) != len(running_indices):
-            fail(f"a task runs twice: {sorted(running_indices)}")
+        copies = collections.Counter(self.running.values())
+        if copies != collections.Counter({i: c for i, c in enumerate(self.copies_running) if c}):
+            fail(f"copies running {self.copies_running} disagree with running tasks {sorted(self.running.items())}")
+        if any(c > (2 if self.speculation else 1) for c in copies.values()):
+            fail(f"a task runs too many times: {sorted(copies.items())}")
         if self.running.keys() != self.attempt_by_task_id.keys():
             fail("running tasks and their attempts disagree")
+        if any(a.state is not TaskState.RUNNING for a in self.attempt_by_task_id.values()):
+            fail("an ended attempt is still running")
+        if any(self.copies_running[i] != 1 for i in self.speculatable - self.successful):
+            fail(f"speculatable tasks {sorted(self.speculatable)} without exactly one running copy")
         launchable = set(self.pending.all)
         for i, fsm in enumerate(self.task_fsms):
             state = fsm.state
-            if (state is TaskState.RUNNING) != (i in running_indices):
-                fail(f"task {i} is {state.value} but {'' if i in running_indices else 'not '}running")
+            if state is TaskState.RUNNING and not copies[i]:
+                fail(f"task {i} is running but no attempt of it runs")
+            if copies[i] and state not in (TaskState.RUNNING, TaskState.SUCCEEDED):
+                fail(f"task {i} is {state.value} but {copies[i]} attempts of it run")
             if state is TaskState.SUCCEEDED and i not in self.successful:
                 fail(f"task {i} succeeded but is not marked successful")
             if state in (TaskState.FAILED, TaskState.KILLED, TaskState.LOST) and not (i in self.successful or self.is_zombie):

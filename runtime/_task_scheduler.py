@@ -1,44 +1,60 @@
-"""The TaskScheduler actor: the I/O shell around the task scheduler's sans-I/O core.
+"""The TaskScheduler actor: the I/O shell around the task scheduler's cross-set core.
 
-``TaskScheduler`` wraps :class:`~sparklet.runtime._tasksets.TaskSchedulerCore` and is
-the executors' counterpart: registration, status updates, heartbeats and death watch.
-It sends a stage's binary to an executor once, before that executor's first task of
-the stage, and each task with only its pickled partition. An executor is lost when its
-reference terminates (its process died: the connection closed) or when it has been
-silent for ``network.timeout`` seconds; its running tasks are resubmitted elsewhere.
+``TaskScheduler`` wraps :class:`~sparklet.runtime._tasksets.TaskSchedulerCore` (executors,
+free cores, FIFO order between task sets, task ids) and is the executors' counterpart:
+registration, status updates, heartbeats and death watch. Each stage attempt's tasks are
+a child actor, ``stage-<stage id>.<attempt>`` (:class:`~sparklet.runtime._task_set_actor.TaskSetManager`),
+spawned on ``SubmitTasks``. Free cores are offered to one set at a time in FIFO order
+(``OfferCores``; a status update carries an offer of the core it freed when FIFO order
+gives that core back to the same set, so the common case is one exchange per task); status updates
+are routed to the owning set by task id; every set answers with a ``TaskSetReport`` whose
+DAG events this actor forwards in order. Nothing here waits for a set: the scheduler
+keeps answering executors while sets work, and a set that fails is stopped, its tasks
+killed, and the DAG scheduler told ``TaskSetLost`` (it submits a new attempt).
+
+An executor is lost when its reference terminates (its process died: the connection
+closed) or when it has been silent for ``network.timeout`` seconds; its running tasks are
+reported lost to their sets and run again elsewhere.
 """
 
 from __future__ import annotations
 
-import pickle
+import logging
 from sparklet.actors import simenv as time  # time() and monotonic() follow a simulation's virtual clock
 from typing import Any
 
-from sparklet.actors import Actor, ActorRef, DeferredReply, Local, RecycleProcess, Terminated, handler
+from sparklet.actors import (
+    Actor, ActorRef, ChildFailure, DeferredReply, Local, Props, RecycleProcess, Terminated, handler, message,
+)
 from sparklet.runtime import _listener as listen
 from sparklet.runtime._messages import (
-    ExecutorGone, ExpireDeadExecutors, FaultFired, Heartbeat, InterruptTask, ListExecutors, RegisterExecutor, ReviveOffers,
-    RunTask, SchedulerActions, SchedulerEvent, StageBinary, StatusUpdate, AwaitExecutors, DropStageBinary,
+    AwaitExecutors, DropStageBinary, ExecutorGone, ExpireDeadExecutors, FaultFired, Heartbeat, InterruptTask,
+    ListExecutors, RegisterExecutor, ReviveOffers, SchedulerActions, SchedulerEvent, StatusUpdate,
 )
-from sparklet.runtime._pickling import loads, rebuild_error
-from sparklet.runtime._sched_events import KillTask, LaunchTask, MapStatus, SubmitTasks, TaskEnded
-from sparklet.runtime._tasksets import TaskSchedulerCore
+from sparklet.runtime._sched_events import CancelTasks, LaunchTask, MarkPartitionCompleted, SubmitTasks, TaskSetLost
+from sparklet.runtime._task_set_actor import (
+    CancelTaskSet, CompletePartition, ExecutorsChanged, OfferCores, ReportTaskLost, ReportTaskStatus, SupersedeTaskSet,
+    TaskNotSent, TaskSetCrashed, TaskSetManager, TaskSetReport, exclude_on_failure, task_set_name,
+)
+from sparklet.runtime._sched_health import ExecutorExcludedInfo, ExecutorUnexcludedInfo, HealthTracker
+from sparklet.runtime._tasksets import Offer, TaskLost, TaskSchedulerCore
 
 __all__ = ["TaskNotSent", "TaskScheduler"]
 
+log = logging.getLogger(__name__)
 
-class TaskNotSent(Exception):
-    """A task (its binary or its partition) could not be sent to an executor."""
+
+@message(tag="sparklet.ExpireExclusions")
+class ExpireExclusions:
+    """(to itself) An executor's exclusion on failure may have run out."""
 
 
 class _Executor:
-    __slots__ = ("executor_id", "ref", "host", "cores", "pid", "last_seen", "binaries", "running")
+    __slots__ = ("executor_id", "ref", "host", "cores", "pid", "last_seen")
 
     def __init__(self, msg: RegisterExecutor, now: float) -> None:
         self.executor_id, self.ref, self.host, self.cores, self.pid = msg.executor_id, msg.ref, msg.host, msg.cores, msg.pid
         self.last_seen = now
-        self.binaries: set[str] = set()
-        self.running = 0
 
 
 class TaskScheduler(Actor):
@@ -46,15 +62,17 @@ class TaskScheduler(Actor):
         super().__init__()
         self._shared = shared
         conf = shared.conf
-        self.core = TaskSchedulerCore(clock=time.monotonic, max_failures=conf["task.maxFailures"],
-                                      locality_wait=conf["locality.wait"])
+        exclude = exclude_on_failure(conf)
+        health = HealthTracker(exclude, clock=time.monotonic) if exclude is not None else None
+        self.core = TaskSchedulerCore(clock=time.monotonic, health=health)
         self._timeout = conf["network.timeout"]
         # Invariant: exactly the executors registered with the core.
         self._executors: dict[str, _Executor] = {}
         self._ref_to_executor: dict[ActorRef, str] = {}
-        # "stage.attempt" -> (rdd, binary, properties, is shuffle map) for live task sets
-        self._task_sets: dict[str, tuple[Any, bytes, dict, bool]] = {}
-        self._launched: dict[int, LaunchTask] = {}
+        # Invariant: the actor of every registered task set that has not crashed.
+        self._set_refs: dict[tuple[int, int], ActorRef] = {}
+        # Invariant: exactly the tasks the core books as running.
+        self._launches: dict[int, LaunchTask] = {}
         self._waiting_for_executors: list[tuple[int, DeferredReply]] = []
         # executor id -> indices of planned faults that fired on it (in any of its incarnations):
         # a fault addresses the executor, so a replacement process does not fire it again.
@@ -77,7 +95,7 @@ class TaskScheduler(Actor):
         self.context.watch(msg.ref)
         self._blocks.tell(msg)
         self._shared.listener_bus.post(listen.ExecutorRegistered(time.time(), msg.executor_id, msg.host, msg.cores, msg.pid))
-        self._route(self.core.executor_added(msg.executor_id, msg.host, msg.cores))
+        self._executors_changed(self.core.executor_added(msg.executor_id, msg.host, msg.cores))
         self._answer_waiters()
         return tuple(sorted(self._fired_faults.get(msg.executor_id, ())))
 
@@ -112,16 +130,15 @@ class TaskScheduler(Actor):
         # been handled. A task it received (id <= highest) that it no longer runs and that we
         # still think is running lost its status update: it runs again (not counted as a failure).
         running = set(msg.running_task_ids)
-        lost = [task_id for task_id, launch in self._launched.items()
-                if launch.executor_id == msg.executor_id and task_id <= msg.highest_task_id and task_id not in running]
+        info = self.core.executors.get(msg.executor_id)
+        lost = sorted(task_id for task_id in (info.running if info is not None else ())
+                      if task_id <= msg.highest_task_id and task_id not in running)
         for task_id in lost:
-            launch = self._launched.pop(task_id)
-            executor.running -= 1
+            entry = self.core.task_ended(task_id)
             reason = f"the status update of task {task_id} never arrived from executor {msg.executor_id}"
-            self._shared.listener_bus.post(listen.TaskEnd(
-                time.time(), task_id, launch.stage_id, launch.stage_attempt, launch.partition, launch.attempt_number,
-                msg.executor_id, "executor_lost", reason, {}))
-            self._route(self.core.task_ended(task_id, "executor_lost", reason))
+            self._task_lost(TaskLost(entry.key, task_id, msg.executor_id, reason))
+        if lost:
+            self._pump()
 
     @handler(ExpireDeadExecutors)
     def expire(self, msg: ExpireDeadExecutors) -> None:
@@ -146,7 +163,7 @@ class TaskScheduler(Actor):
         self.context.unwatch(executor.ref)
         self._blocks.tell(ExecutorGone(executor_id, reason))
         self._shared.listener_bus.post(listen.ExecutorRemoved(time.time(), executor_id, reason))
-        self._route(self.core.executor_lost(executor_id, reason))
+        self._executors_changed(self.core.executor_lost(executor_id, reason), lost=(executor.ref,))
 
     @handler(FaultFired)
     def fault_fired(self, msg: FaultFired) -> None:
@@ -159,113 +176,186 @@ class TaskScheduler(Actor):
     @handler(ListExecutors)
     def list_executors(self, msg: ListExecutors) -> list:
         return [{"executor_id": e.executor_id, "host": e.host, "pid": e.pid, "cores": e.cores,
-                 "running_tasks": e.running, "address": e.ref.address} for e in self._executors.values()]
+                 "running_tasks": len(self.core.executors[e.executor_id].running), "address": e.ref.address}
+                for e in self._executors.values()]
 
     # -- task sets -----------------------------------------------------------------------------------
     @handler(SchedulerActions)
-    def from_dag(self, msg: SchedulerActions) -> None:
+    async def from_dag(self, msg: SchedulerActions) -> None:
         for action, binary in msg.actions.value:
             if isinstance(action, SubmitTasks):
-                self._task_sets[f"{action.stage_id}.{action.stage_attempt}"] = (action.rdd, binary, action.properties,
-                                                                                action.is_shuffle_map)
-            self._route(self.core.handle(action))
+                await self._submit(action, binary)
+            elif isinstance(action, CancelTasks):
+                for entry in self.core.sets_of(action.stage_id):
+                    ref = self._set_refs.get(entry.key)
+                    if ref is not None and action.stage_attempt in (None, entry.stage_attempt):
+                        self.core.set_state(entry.key, is_zombie=True, is_finished=False)
+                        ref.tell(CancelTaskSet(action.reason))
+            elif isinstance(action, MarkPartitionCompleted):
+                for entry in self.core.sets_of(action.stage_id):
+                    ref = self._set_refs.get(entry.key)
+                    if ref is not None and not entry.is_zombie:
+                        ref.tell(CompletePartition(action.partition))
+        self._pump()
+
+    async def _submit(self, task_set: SubmitTasks, binary: bytes) -> None:
+        key = (task_set.stage_id, task_set.stage_attempt)
+        for old in self.core.add_task_set(*key, task_set.priority, cause=task_set.cause):
+            ref = self._set_refs.get(old)
+            if ref is not None:
+                ref.tell(SupersedeTaskSet())
+        if not task_set.tasks:
+            self.core.set_state(key, is_zombie=True, is_finished=True)
+            return
+        props = Props.of(TaskSetManager, task_set, binary, self._shared, self.core.executor_hosts())
+        self._set_refs[key] = await self.context.spawn(props, task_set_name(*key))
 
     @handler(ReviveOffers)
     def revive(self, msg: ReviveOffers) -> None:
-        self._route(self.core.resource_offers())
+        self.core.revive()
+        self._pump()
 
     @handler(StatusUpdate)
     def status_update(self, msg: StatusUpdate) -> None:
-        launch = self._launched.pop(msg.task_id, None)
-        if launch is None:
-            return  # already accounted for (its executor was declared lost)
-        executor = self._executors.get(msg.executor_id)
-        if executor is not None:
-            executor.running -= 1
-        result: Any = msg.result
-        reason = ""
-        map_status = None
-        fetch: dict[str, Any] = {}
-        if msg.state == "failed":
-            result = rebuild_error(msg.error)
-            reason = f"{msg.error[0]}: {msg.error[1]}"
-        elif msg.state == "killed":
-            reason = "killed"
-        elif msg.state == "fetch_failed":
-            reason = f"FetchFailed: {msg.error[1]}"
-            shuffle_id, map_id, holder = msg.fetch_failed
-            fetch = {"fetch_failed_shuffle_id": shuffle_id, "fetch_failed_map_id": map_id,
-                     "fetch_failed_executor_id": holder}
-            result = None
-        elif self._is_shuffle_map(launch):
-            map_status = MapStatus(msg.executor_id, tuple(loads(msg.result)), msg.task_id)
-            result = None
-        self._shared.listener_bus.post(listen.TaskEnd(
-            time.time(), msg.task_id, launch.stage_id, launch.stage_attempt, launch.partition, launch.attempt_number,
-            msg.executor_id, msg.state, reason or None, dict(msg.metrics)))
-        updates = (msg.accum_updates,) if msg.accum_updates is not None else ()
-        self._route(self.core.task_ended(msg.task_id, msg.state, reason, result=result, accum_updates=updates,
-                                         metrics=dict(msg.metrics), map_status=map_status, **fetch))
-
-    def _is_shuffle_map(self, launch: LaunchTask) -> bool:
-        entry = self._task_sets.get(f"{launch.stage_id}.{launch.stage_attempt}")
-        return entry is not None and entry[3]
-
-    def _route(self, actions: list) -> None:
-        """Carry out the task scheduler core's actions."""
-        to_dag = []
-        for action in actions:
-            if isinstance(action, LaunchTask):
-                self._launch(action)
-            elif isinstance(action, KillTask):
-                executor = self._executors.get(action.executor_id)
-                if executor is not None:
-                    executor.ref.tell(InterruptTask(action.task_id, action.reason))
-            else:
-                if isinstance(action, TaskEnded) and action.task_id in self._launched and action.status == "executor_lost":
-                    lost = self._launched.pop(action.task_id)
-                    self._shared.listener_bus.post(listen.TaskEnd(
-                        time.time(), action.task_id, lost.stage_id, lost.stage_attempt, lost.partition,
-                        lost.attempt_number, lost.executor_id, "executor_lost", action.reason, {}))
-                to_dag.append(action)
-        for event in to_dag:
-            self._dag.tell(SchedulerEvent(Local(event)))
-        self._forget_finished_task_sets()
-        deadline = self.core.next_locality_deadline()
-        # Only while a core is free: with every core busy an expired deadline re-armed a zero
-        # delay for ever (a busy loop; under a simulation, virtual time could not move).
-        if deadline is not None and any(e.cores > len(e.running) for e in self.core.executors.values()):
-            self.timers.start_single("revive", ReviveOffers(), max(0.0, deadline - time.monotonic()))
-
-    def _launch(self, launch: LaunchTask) -> None:
-        executor = self._executors[launch.executor_id]
-        key = f"{launch.stage_id}.{launch.stage_attempt}"
-        rdd, binary, properties, shuffle_map = self._task_sets[key]
-        try:
-            if key not in executor.binaries:
-                executor.ref.tell(StageBinary(key, binary))
-                executor.binaries.add(key)
-            partition = pickle.dumps(rdd.partitions[launch.partition], protocol=pickle.HIGHEST_PROTOCOL)
-            executor.ref.tell(RunTask(launch.task_id, key, launch.stage_id, launch.stage_attempt, launch.partition,
-                                      launch.attempt_number, partition, properties, shuffle_map,
-                                      self._shared.map_output_epoch()))
-        except Exception as exc:  # cannot ship it (too large for a frame, unpicklable partition): the task fails
-            error = TaskNotSent(f"task {launch.task_id} (partition {launch.partition} of stage {launch.stage_id}) "
-                                f"could not be sent to executor {launch.executor_id}: {type(exc).__name__}: {exc}")
-            error.__cause__ = exc
-            self._route(self.core.task_ended(launch.task_id, "failed", str(error), result=error))
+        entry = self.core.task_ended(msg.task_id)
+        if entry is None:
+            return  # already accounted for (its executor was declared lost, or a duplicate)
+        launch = self._launches.pop(msg.task_id)
+        ref = self._set_refs.get(entry.key)
+        if ref is None:  # its set crashed: the task was killed, its outcome is void
+            self._post_void_end(launch, msg.state, dict(msg.metrics))
+            self._pump()
             return
-        executor.running += 1
-        self._launched[launch.task_id] = launch
-        self._shared.listener_bus.post(listen.TaskStart(
-            time.time(), launch.task_id, launch.stage_id, launch.stage_attempt, launch.partition,
-            launch.attempt_number, launch.executor_id, launch.locality.name))
+        offer = self.core.offer_to_first(entry.key)
+        ref.tell(ReportTaskStatus(Local(msg), Local(offer), Local(self._refs_for(offer) if offer else None)))
+        self._pump()
 
-    def _forget_finished_task_sets(self) -> None:
-        live = {f"{m.stage_id}.{m.stage_attempt}" for m in self.core.task_sets.values()}
-        for key in [k for k in self._task_sets if k not in live]:
-            del self._task_sets[key]
-            for executor in self._executors.values():
-                if key in executor.binaries:
-                    executor.binaries.discard(key)
-                    executor.ref.tell(DropStageBinary(key))
+    @handler(TaskSetReport)
+    async def task_set_report(self, msg: TaskSetReport) -> None:
+        key = (msg.stage_id, msg.stage_attempt)
+        offer = msg.offer.value
+        if key not in self.core.task_sets:  # a last word from a set that finished: book nothing
+            for launch in msg.launches.value:  # (a finished set launches nothing; never book it if it did)
+                self._kill_stray(launch, f"task set {task_set_name(*key)} is gone")
+            for event in msg.events.value:
+                self._dag.tell(SchedulerEvent(Local(event)))
+            return
+        if offer is not None:
+            launches = msg.launches.value
+            lost = self.core.offer_answered(offer, launches)
+            for launch in launches:
+                self._launches[launch.task_id] = launch
+            for task_id in msg.unsent:
+                self.core.task_ended(task_id)
+                self._launches.pop(task_id, None)
+            for task_lost in lost:
+                self._launches.pop(task_lost.task_id, None)
+                self._tell_set(task_lost.key, ReportTaskLost(Local(task_lost)))
+        for event in msg.events.value:
+            self._dag.tell(SchedulerEvent(Local(event)))
+        if self.core.set_state(key, is_zombie=msg.is_zombie, is_finished=msg.is_finished):
+            self._post_health(self.core.task_set_succeeded(msg.failures_by_executor))
+            ref = self._set_refs.pop(key, None)
+            if ref is not None:
+                await self.context.stop(ref, reason="normal")
+        self._pump()
+
+    async def handle_child_failure(self, failure: ChildFailure) -> None:
+        """A task set's actor failed: its state is gone, so it is not restarted. It is
+        stopped, and the rest (kill its tasks, tell the DAG) waits in the mailbox behind
+        every message it sent before failing."""
+        key = next((k for k, ref in self._set_refs.items() if ref == failure.child), None)
+        await self.context.stop(failure.child, timeout=0)
+        if key is not None:
+            reason = f"{type(failure.error).__name__}: {failure.error}"
+            self.ref.tell(TaskSetCrashed(key[0], key[1], reason))
+
+    @handler(TaskSetCrashed)
+    def task_set_crashed(self, msg: TaskSetCrashed) -> None:
+        key = (msg.stage_id, msg.stage_attempt)
+        if self._set_refs.pop(key, None) is None:
+            return
+        why = f"task set {task_set_name(*key)} crashed ({msg.reason})"
+        log.warning("%s: killing its tasks, the DAG scheduler resubmits the stage", why)
+        for task_id, executor_id in self.core.set_crashed(key):
+            executor = self._executors.get(executor_id)
+            if executor is not None:
+                executor.ref.tell(InterruptTask(task_id, f"Killed: {why}"))
+        for executor in self._executors.values():
+            executor.ref.tell(DropStageBinary(f"{key[0]}.{key[1]}"))
+        self._dag.tell(SchedulerEvent(Local(TaskSetLost(msg.stage_id, msg.stage_attempt, msg.reason))))
+        self._pump()
+
+    def _kill_stray(self, launch: LaunchTask, why: str) -> None:
+        log.error("killing task %d: %s. Please report it.", launch.task_id, why)
+        executor = self._executors.get(launch.executor_id)
+        if executor is not None:
+            executor.ref.tell(InterruptTask(launch.task_id, f"Killed: {why}"))
+
+    # -- routing ------------------------------------------------------------------------------------------
+    def _tell_set(self, key: tuple[int, int], msg: Any) -> None:
+        ref = self._set_refs.get(key)
+        if ref is not None:
+            ref.tell(msg)
+
+    def _pump(self) -> None:
+        offer = self.core.next_offer()
+        if offer is not None:
+            self._send_offer(offer)
+
+    def _send_offer(self, offer: Offer) -> None:
+        self._set_refs[offer.key].tell(OfferCores(Local(offer), Local(self._refs_for(offer))))
+
+    def _refs_for(self, offer: Offer) -> dict[str, ActorRef]:
+        return {slot.executor_id: self._executors[slot.executor_id].ref for slot in offer.slots}
+
+    def _executors_changed(self, actions: list, lost: tuple = ()) -> None:
+        """After an executor came or went: tell every set, report the lost tasks to theirs,
+        then the DAG."""
+        for action in actions:
+            if isinstance(action, TaskLost):
+                self._task_lost(action)
+        hosts = self.core.executor_hosts()
+        for ref in self._set_refs.values():
+            ref.tell(ExecutorsChanged(hosts, lost))
+        for action in actions:
+            if isinstance(action, (ExecutorExcludedInfo, ExecutorUnexcludedInfo)):
+                self._post_health([action])
+            elif not isinstance(action, TaskLost):
+                self._dag.tell(SchedulerEvent(Local(action)))
+        self._pump()
+
+    # -- excludeOnFailure ---------------------------------------------------------------------------------
+    @handler(ExpireExclusions)
+    def expire_exclusions(self, msg: ExpireExclusions) -> None:
+        self._post_health(self.core.expire_exclusions())
+        self._pump()
+
+    def _post_health(self, infos: list) -> None:
+        bus = self._shared.listener_bus
+        wall_offset = time.time() - time.monotonic()
+        for info in infos:
+            if isinstance(info, ExecutorExcludedInfo):
+                log.warning("executor %s excluded after %d task failures", info.executor_id, info.task_failures)
+                bus.post(listen.ExecutorExcluded(time.time(), info.executor_id, info.task_failures,
+                                                 info.until + wall_offset))
+            else:
+                bus.post(listen.ExecutorUnexcluded(time.time(), info.executor_id))
+        expiry = self.core.next_exclusion_expiry()
+        if expiry is None:
+            self.timers.cancel("exclusions")
+        else:
+            self.timers.start_single("exclusions", ExpireExclusions(), max(0.0, expiry - time.monotonic()))
+
+    def _task_lost(self, lost: TaskLost) -> None:
+        launch = self._launches.pop(lost.task_id, None)
+        if lost.key in self._set_refs:
+            self._tell_set(lost.key, ReportTaskLost(Local(lost)))
+        elif launch is not None:
+            self._post_void_end(launch, "executor_lost", {})
+
+    def _post_void_end(self, launch: LaunchTask, status: str, metrics: dict) -> None:
+        self._shared.listener_bus.post(listen.TaskEnd(
+            time.time(), launch.task_id, launch.stage_id, launch.stage_attempt, launch.partition,
+            launch.attempt_number, launch.executor_id, status,
+            f"ignored: task set {task_set_name(launch.stage_id, launch.stage_attempt)} crashed", metrics))

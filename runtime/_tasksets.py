@@ -1,269 +1,412 @@
-"""Task sets and the task scheduler's core, without I/O (Spark's ``TaskSetManager`` and
+"""The task scheduler's cross-set core, without I/O (the shared half of Spark's
 ``TaskSchedulerImpl``).
 
-What it owns. The live executors and their free cores; one :class:`TaskSetManagerCore`
-per submitted stage attempt, holding the state of each of its tasks, their attempts and
-failures, and the pending lists that delay scheduling works from; the task ids of running
-attempts. It decides which task runs where (``resource_offers``), retries failed tasks,
-and gives up on a task set when one task failed ``max_failures`` times. It reports every
-outcome to the DAG core as ``TaskEnded`` and never decides what a result means.
-:class:`TaskSetManagerCore` lives in ``_sched_taskset.py`` (to keep files small) and is
-re-exported here.
+What it owns. The live executors, their cores and the tasks running on each; which
+task sets exist (one per stage attempt, each its own ``TaskSetManager`` actor around a
+:class:`~sparklet.runtime._sched_taskset.TaskSetManagerCore`), their FIFO order and
+whether they may still launch; task ids, and which set and executor own each running
+one; the offer in flight. It never looks inside a task set: pending lists, locality,
+attempts and failures are the set's (``_sched_taskset.py``), and outcomes are reported to
+the DAG core by the set. :class:`~sparklet.runtime._sched_inline.InlineTaskScheduler`
+wires both halves with plain calls (for tests); the ``TaskScheduler`` actor wires them
+with messages.
 
-Scheduling. Task sets are served FIFO: by ``priority`` (the job id), then stage id. A
-task set offers its tasks level by level: PROCESS_LOCAL (the executor caching the
-input), NODE_LOCAL (its host), NO_PREF, ANY. Delay scheduling follows Spark's
-``getAllowedLocalityLevel``: a task set waits ``locality_wait`` seconds of ``clock`` at a
-level that still has tasks before relaxing to the next, and launching a task at a level
-restarts the wait there (Spark's ``spark.locality.wait.legacyResetOnTaskLaunch``; a
-task without preferences launches at NO_PREF and leaves the wait alone).
-``next_locality_deadline()`` says when relaxing would next allow more: the actor offers
-again then (and whenever a core frees, which the methods here do themselves).
+Offers. Free cores are offered to task sets in FIFO order: by ``priority`` (the job id),
+then stage id, then attempt. An offer reserves the cores free now and a block of task
+ids; the set answers with what it launched (``offer_answered``) and the reservation
+ends. ``next_offer()`` makes the rounds: one set at a time, the rest of the cores to the
+next set. Something that frees cores or adds work (a task ended, an executor or a set
+came, a locality wait ran out) marks the scheduler dirty: a new round starts once the
+current one ends. Besides the round, ``offer_to_first(key)`` offers the cores free now
+to the set whose task just ended when FIFO order would give them to it anyway (it is
+the first set that may launch): the common case is then one exchange per task. Reserved
+cores are not free, so a core is never offered twice.
+
+Delay scheduling is the set's (Spark's ``getAllowedLocalityLevel``); the set says when
+relaxing would next allow more, and whoever drives it offers again then.
 
 Invariants (``validate_state``; every task scheduler test calls it after every step):
-* an executor runs at most ``cores`` tasks; every running task is on a live executor and
-  in exactly one task set; ``task_id_to_manager`` holds exactly the running tasks;
-* a task is RUNNING exactly while one attempt of it runs, PENDING exactly while it is
-  neither running nor done, and a pending task of a live set is on its ``all`` list;
-* a task set is registered until it is a zombie with nothing running; a stage has at most
-  one non-zombie task set;
-* a task has failed fewer than ``max_failures`` times unless its set gave up.
+* an executor runs at most ``cores`` tasks; every running task is on a live executor (or
+  was on one just lost and is being reported) and in exactly one set's ``running``;
+  ``task_id_to_set`` and ``task_id_to_executor`` hold exactly the running tasks;
+* a stage has at most one set that may launch (not a zombie): the newest attempt;
+* every offer in flight is for a registered set that has not crashed (it may have become
+  a zombie since: it then launches nothing), reserves cores that were free and task ids
+  below ``next_task_id``; ``reserved`` is the sum of their cores; at most one belongs to
+  the round;
+* a set stays registered until it is a zombie with nothing running (or it crashed and
+  its last task was accounted for);
+* an executor excluded on failure (``HealthTracker``) is in no offer made since.
 
 Failure and recovery.
-* A task's failure (its user code raised) re-queues it until it has failed
-  ``max_failures`` times; then ``TaskSetFailed`` names every one of its failures and
-  carries the last exception, and the set becomes a zombie.
-* An executor's loss fails its running tasks with status ``executor_lost``; they are
-  re-queued without counting as failures (the loss was not the task's doing).
-* A killed task is not a failure. A fetch failure is not retried here: the set becomes a
-  zombie and the DAG core resubmits the stage (Spark).
-* A zombie set (a newer attempt of its stage was submitted, it was cancelled, or it is
-  done) launches nothing; results of its running tasks are still forwarded.
+* A task's end frees its core whatever the set makes of it (retry, give up: the set's).
+* An executor's loss ends its running tasks with ``executor_lost`` (the router reports
+  them to their sets, which re-queue them without counting a failure).
+* A set that crashed (its actor failed) launches nothing more: its running tasks are
+  killed and their reports only free cores; the DAG core is told ``TaskSetLost`` and
+  submits a new attempt of the stage for the partitions still missing.
+* An answer to an offer withdrawn meanwhile (the set crashed) still books its launches,
+  which are then killed; a launch onto an executor lost meanwhile (or onto an earlier
+  incarnation of it) is reported lost at once.
 
-Speculation (``speculation=True``) is not implemented; it would add a periodic
-``check_speculatable_tasks()`` that queues extra copies of slow tasks, which is why
-running attempts are kept per task id rather than one per task.
-
-Review checklist (``tests/test_sched_tasksets.py``):
+Review checklist (``tests/test_sched_tasksets.py``, ``tests/test_sched_crossset.py``):
 * max failures and their reasons: ``test_max_failures_aborts_with_every_reason``
 * executor loss does not count: ``test_executor_loss_is_not_a_task_failure``
 * delay scheduling: ``test_delay_scheduling_relaxes_levels_with_the_clock``, ``test_node_local_then_any``
-* FIFO across jobs: ``test_fifo_across_jobs``
+* FIFO across jobs: ``test_fifo_across_jobs``, ``test_offers_go_to_sets_in_fifo_order_one_at_a_time``
 * zombies: ``test_newer_attempt_makes_older_set_a_zombie``
 * kill: ``test_cancel_kills_running_tasks_and_kills_are_not_failures``
 * fetch failures are not retried here: ``test_fetch_failure_makes_the_set_a_zombie_without_retry``
-* the invariants above: ``validate_state`` after every step of every test (``Harness.step``
-  here, ``Cluster.check`` in ``test_sched_property.py``), registries empty at the end
+* crashed sets and stale answers: ``test_crashed_set_is_withdrawn_and_its_tasks_killed``,
+  ``test_answer_after_executor_loss_reports_launches_lost``
+* the invariants above: ``validate_state`` after every step of every test (``Harness.step``,
+  ``Cluster.check`` in ``test_sched_property.py``), registries empty at the end
   (``assert_idle``), under random sequences in ``test_random_event_sequences_keep_invariants_and_every_job_ends``
 """
 
 from __future__ import annotations
 
 import collections
-from typing import Any, Callable, Iterable
+import dataclasses
+from typing import Any, Callable
 
 from sparklet.actors import SparkletInternalError
-from sparklet.runtime._sched_events import (
-    TASK_END_STATUSES, CancelTasks, ExecutorAdded, ExecutorLost, KillTask, LaunchTask, MarkPartitionCompleted,
-    SubmitTasks, TaskEnded, TaskLocality,
-)
+from sparklet.runtime._sched_events import ExecutorAdded, ExecutorLost, LaunchTask
+from sparklet.runtime._sched_health import HealthTracker
 from sparklet.runtime._sched_taskset import (
-    TASK_TRANSITIONS, ExecutorInfo, TaskAttempt, TaskSetManagerCore, TaskState,
+    TASK_TRANSITIONS, ExecutorInfo, Slot, TaskAttempt, TaskSetManagerCore, TaskState,
 )
 
-__all__ = ["TaskState", "TASK_TRANSITIONS", "TaskAttempt", "ExecutorInfo", "TaskSetManagerCore", "TaskSchedulerCore"]
+__all__ = ["TaskState", "TASK_TRANSITIONS", "TaskAttempt", "ExecutorInfo", "Slot", "TaskSetManagerCore",
+           "TaskSetEntry", "Offer", "TaskLost", "TaskSchedulerCore"]
+
+TaskSetKey = tuple[int, int]  # (stage id, stage attempt)
+
+
+@dataclasses.dataclass
+class TaskSetEntry:
+    """What the scheduler knows of one task set."""
+
+    stage_id: int
+    stage_attempt: int
+    priority: int
+    # Invariant: a zombie is offered nothing; every set of a stage but the newest is one.
+    is_zombie: bool = False
+    # Its actor failed: its tasks are being killed; it is gone once they are accounted for.
+    crashed: bool = False
+    # Invariant: the running task ids of this set, as the scheduler booked them.
+    running: set[int] = dataclasses.field(default_factory=set)
+
+    @property
+    def key(self) -> TaskSetKey:
+        return self.stage_id, self.stage_attempt
+
+    @property
+    def order(self) -> tuple[int, int, int]:
+        return self.priority, self.stage_id, self.stage_attempt
+
+
+@dataclasses.dataclass(frozen=True)
+class Offer:
+    """Free cores offered to one task set, with the task ids reserved for its launches."""
+
+    offer_id: int
+    key: TaskSetKey
+    slots: tuple[Slot, ...]
+    first_task_id: int
+
+    @property
+    def cores(self) -> int:
+        return sum(slot.free for slot in self.slots)
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskLost:
+    """A running task's executor is gone: report ``executor_lost`` to its set."""
+
+    key: TaskSetKey
+    task_id: int
+    executor_id: str
+    reason: str
+
 
 class TaskSchedulerCore:
-    def __init__(self, *, clock: Callable[[], float], max_failures: int = 4, locality_wait: float = 3.0,
-                 speculation: bool = False, history: int = 256) -> None:
-        if not isinstance(max_failures, int) or max_failures < 1:
-            raise ValueError(f"max_failures must be a positive integer, got {max_failures!r}")
-        if locality_wait < 0:
-            raise ValueError(f"locality_wait must be >= 0 seconds, got {locality_wait!r}")
-        if speculation:
-            raise ValueError("speculation=True: speculative execution is not implemented yet")
+    def __init__(self, *, clock: Callable[[], float], health: HealthTracker | None = None, history: int = 256) -> None:
         self._clock = clock
-        self.max_failures = max_failures
-        self.locality_wait = locality_wait
-        # Invariant: live executors, in registration order (the order offers are made in).
+        # excludeOnFailure across the application: excluded executors are offered nothing.
+        self.health = health
+        # Invariant: live executors, in registration order (the order offers list them in).
         self.executors: dict[str, ExecutorInfo] = {}
-        # Invariant: (stage id, attempt) -> its task set, until it is a zombie with nothing running.
-        self.task_sets: dict[tuple[int, int], TaskSetManagerCore] = {}
+        self._incarnations = 0
+        # Invariant: registered task sets, until finished (see the module's invariants).
+        self.task_sets: dict[TaskSetKey, TaskSetEntry] = {}
         # Invariant: exactly the running tasks, with their set and executor.
-        self.task_id_to_manager: dict[int, TaskSetManagerCore] = {}
+        self.task_id_to_set: dict[int, TaskSetKey] = {}
         self.task_id_to_executor: dict[int, str] = {}
+        # Invariant: above every id booked or reserved by an offer in flight.
         self.next_task_id = 0
+        # Invariant: offers not answered yet; the cores they reserve (per executor) are not free.
+        self.offers_in_flight: dict[int, Offer] = {}
+        self.reserved: collections.Counter[str] = collections.Counter()
+        # Invariant: at most one offer of the round in flight; sets still to be offered in this round.
+        self.round_offer: Offer | None = None
+        self._next_offer_id = 0
+        self._round: list[TaskSetKey] = []
+        self.dirty = False
         # Bounded story: (time, cause, what).
         self.log: collections.deque[tuple[float, Any, str]] = collections.deque(maxlen=history)
 
     def _note(self, cause: Any, what: str) -> None:
         self.log.append((self._clock(), cause, what))
 
-    # -- commands from the DAG core -------------------------------------------------------------------
-    def handle(self, command: Any) -> list:
-        """Carry out a DAG core action meant for the task scheduler."""
-        if isinstance(command, SubmitTasks):
-            return self.submit_tasks(command)
-        if isinstance(command, CancelTasks):
-            return self.cancel_tasks(command.stage_id, command.stage_attempt, command.reason, cause=command.cause)
-        if isinstance(command, MarkPartitionCompleted):
-            return self.mark_partition_completed(command.stage_id, command.partition, cause=command.cause)
-        raise TypeError(f"TaskSchedulerCore.handle takes SubmitTasks, CancelTasks or MarkPartitionCompleted, got {command!r}")
+    # -- executors ----------------------------------------------------------------------------------
+    def executor_hosts(self) -> dict[str, str]:
+        return {e: info.host for e, info in self.executors.items()}
 
-    def submit_tasks(self, task_set: SubmitTasks) -> list:
-        key = (task_set.stage_id, task_set.stage_attempt)
-        if key in self.task_sets:
-            raise ValueError(f"SubmitTasks: stage {key[0]} attempt {key[1]} was already submitted")
-        for other in self._sets_of(task_set.stage_id):
-            other.is_zombie = True  # a stage has one live attempt: the newest
-            self._remove_if_finished(other)
-        manager = TaskSetManagerCore(task_set, clock=self._clock, max_failures=self.max_failures,
-                                     locality_wait=self.locality_wait, executors=self.executors)
-        self.task_sets[key] = manager
-        self._note(task_set.cause, f"submitted {manager!r} with {len(task_set.tasks)} tasks")
-        self._remove_if_finished(manager)
-        return self.resource_offers(cause=task_set.cause)
-
-    def cancel_tasks(self, stage_id: int, stage_attempt: int | None = None, reason: str = "", *,
-                     cause: Any = None) -> list:
-        """Make the stage's task sets (one attempt's, or all) zombies and kill their running tasks."""
-        actions: list = []
-        for manager in self._sets_of(stage_id):
-            if stage_attempt is not None and manager.stage_attempt != stage_attempt:
-                continue
-            manager.is_zombie = True
-            for task_id in sorted(manager.running):
-                actions.append(KillTask(task_id, self.task_id_to_executor[task_id], stage_id, manager.stage_attempt,
-                                        f"Stage cancelled: {reason}", cause=cause))
-            self._remove_if_finished(manager)
-        self._note(cause, f"cancelled stage {stage_id} attempt {stage_attempt}: {len(actions)} kills")
-        return actions
-
-    def mark_partition_completed(self, stage_id: int, partition: int, *, cause: Any = None) -> list:
-        for manager in self._sets_of(stage_id):
-            if not manager.is_zombie:
-                manager.mark_partition_completed(partition, cause)
-                self._remove_if_finished(manager)
-        return []
-
-    # -- executors ---------------------------------------------------------------------------------------
     def executor_added(self, executor_id: str, host: str, cores: int, *, cause: Any = None) -> list:
+        """Returns the ``ExecutorAdded`` for the DAG core; the router tells every set the new hosts."""
         if executor_id in self.executors:
             raise ValueError(f"executor_added: executor {executor_id!r} is already registered")
         if not isinstance(cores, int) or cores < 1:
             raise ValueError(f"executor_added: cores must be a positive integer, got {cores!r}")
-        self.executors[executor_id] = ExecutorInfo(executor_id, host, cores)
-        for manager in self.task_sets.values():
-            manager.recompute_locality()
+        self._incarnations += 1
+        self.executors[executor_id] = ExecutorInfo(executor_id, host, cores, incarnation=self._incarnations)
+        self.dirty = True
         self._note(cause, f"executor {executor_id} added on {host} with {cores} cores")
-        return [ExecutorAdded(executor_id, host, cause=cause), *self.resource_offers(cause=cause)]
+        return [ExecutorAdded(executor_id, host, cause=cause)]
 
     def executor_lost(self, executor_id: str, reason: str, *, cause: Any = None) -> list:
+        """``TaskLost`` for each task it ran (report them to their sets first), then the
+        ``ExecutorLost`` for the DAG core. An unknown executor: nothing."""
         info = self.executors.pop(executor_id, None)
         if info is None:
             self._note(cause, f"loss of unknown executor {executor_id} ignored")
             return []
-        actions: list = []
+        actions: list = self.health.executor_removed(executor_id) if self.health is not None else []
         for task_id in sorted(info.running):
-            actions.extend(self._task_finished(task_id, "executor_lost", f"Executor {executor_id} lost: {reason}",
-                                               cause=cause))
-        for manager in self.task_sets.values():
-            manager.recompute_locality()
+            key = self._forget_task(task_id).key
+            actions.append(TaskLost(key, task_id, executor_id, f"Executor {executor_id} lost: {reason}"))
         self._note(cause, f"executor {executor_id} lost: {reason}")
         actions.append(ExecutorLost(executor_id, reason, cause=cause))
-        actions.extend(self.resource_offers(cause=cause))
         return actions
 
-    # -- tasks ----------------------------------------------------------------------------------------------
-    def task_ended(self, task_id: int, status: str, reason: str = "", *, result: Any = None,
-                   accum_updates: Iterable = (), metrics: dict | None = None, map_status: Any = None,
-                   fetch_failed_shuffle_id: int | None = None, fetch_failed_map_id: int | None = None,
-                   fetch_failed_executor_id: str | None = None, cause: Any = None) -> list:
-        """An executor reported a task's end: the ``TaskEnded`` for the DAG core, maybe a
-        ``TaskSetFailed``, then launches onto the freed core. Unknown or already ended
-        task ids (a duplicate report, or a task of a lost executor) are ignored."""
-        if status not in TASK_END_STATUSES:
-            raise ValueError(f"task_ended: status must be one of {sorted(TASK_END_STATUSES)}, got {status!r}")
-        if task_id not in self.task_id_to_manager:
-            self._note(cause, f"ignored {status} of TID {task_id}: not running")
-            return []
-        actions = self._task_finished(task_id, status, reason, result=result, accum_updates=tuple(accum_updates),
-                                      metrics=metrics, map_status=map_status, shuffle_id=fetch_failed_shuffle_id,
-                                      map_id=fetch_failed_map_id, map_executor=fetch_failed_executor_id, cause=cause)
-        return actions + self.resource_offers(cause=cause)
+    # -- task sets ------------------------------------------------------------------------------------
+    def add_task_set(self, stage_id: int, stage_attempt: int, priority: int, *, cause: Any = None) -> list[TaskSetKey]:
+        """Register a set; returns the keys of older sets of its stage, now zombies (a
+        stage has one live attempt: the newest)."""
+        key = (stage_id, stage_attempt)
+        if key in self.task_sets:
+            raise ValueError(f"SubmitTasks: stage {stage_id} attempt {stage_attempt} was already submitted")
+        superseded = []
+        for other in self.sets_of(stage_id):
+            if not other.is_zombie:
+                other.is_zombie = True
+                superseded.append(other.key)
+        self.task_sets[key] = TaskSetEntry(stage_id, stage_attempt, priority)
+        self.dirty = True
+        self._note(cause, f"task set {stage_id}.{stage_attempt} registered")
+        return superseded
 
-    def _task_finished(self, task_id: int, status: str, reason: str, *, result: Any = None, accum_updates: tuple = (),
-                       metrics: dict | None = None, map_status: Any = None, shuffle_id: int | None = None,
-                       map_id: int | None = None, map_executor: str | None = None, cause: Any = None) -> list:
-        manager = self.task_id_to_manager.pop(task_id)
-        executor_id = self.task_id_to_executor.pop(task_id)
+    def set_state(self, key: TaskSetKey, *, is_zombie: bool, is_finished: bool) -> bool:
+        """What the set said of itself after handling something. Returns True when the set
+        is finished and has been unregistered (its actor may stop)."""
+        entry = self.task_sets.get(key)
+        if entry is None:
+            return False
+        if is_zombie:
+            entry.is_zombie = True
+        if is_finished and not entry.running:
+            self._unregister(entry)
+            return True
+        return False
+
+    def set_crashed(self, key: TaskSetKey, *, cause: Any = None) -> list[tuple[int, str]]:
+        """The set's actor failed. Returns its running ``(task id, executor id)`` to kill."""
+        entry = self.task_sets.get(key)
+        if entry is None or entry.crashed:
+            return []
+        entry.crashed = entry.is_zombie = True
+        self._withdraw_offers(key)
+        self._note(cause, f"task set {key[0]}.{key[1]} crashed with {len(entry.running)} tasks running")
+        running = [(task_id, self.task_id_to_executor[task_id]) for task_id in sorted(entry.running)]
+        if not entry.running:
+            self._unregister(entry)
+        return running
+
+    def sets_of(self, stage_id: int) -> list[TaskSetEntry]:
+        return [entry for key, entry in sorted(self.task_sets.items()) if key[0] == stage_id]
+
+    def _withdraw_offers(self, key: TaskSetKey) -> None:
+        """The set will not answer (crashed), or launches nothing (finished): free its cores."""
+        for offer in [o for o in self.offers_in_flight.values() if o.key == key]:
+            self._close_offer(offer)
+            self.dirty = True
+
+    def _close_offer(self, offer: Offer) -> None:
+        if self.offers_in_flight.pop(offer.offer_id, None) is None:
+            return
+        self.reserved.subtract({slot.executor_id: slot.free for slot in offer.slots})
+        self.reserved += collections.Counter()  # drop zero counts
+        if self.round_offer is offer:
+            self.round_offer = None
+
+    def _unregister(self, entry: TaskSetEntry) -> None:
+        del self.task_sets[entry.key]
+        self._withdraw_offers(entry.key)
+        self._round = [k for k in self._round if k != entry.key]
+        self._note(None, f"task set {entry.stage_id}.{entry.stage_attempt} unregistered")
+
+    # -- offers ------------------------------------------------------------------------------------------
+    def revive(self) -> None:
+        """Offer again (a locality wait ran out, or a set has new work)."""
+        self.dirty = True
+
+    def free_slots(self) -> tuple[Slot, ...]:
+        health = self.health
+        reserved = self.reserved
+        slots = []
+        for e, info in self.executors.items():
+            free = info.cores - len(info.running) - reserved[e]
+            if free > 0 and (health is None or not health.is_excluded(e)):
+                slots.append(Slot(e, info.host, free, info.incarnation))
+        return tuple(slots)
+
+    def _make_offer(self, key: TaskSetKey, slots: tuple[Slot, ...]) -> Offer:
+        self._next_offer_id += 1
+        offer = Offer(self._next_offer_id, key, slots, self.next_task_id)
+        self.next_task_id += offer.cores  # reserved; handed back if the offer is the latest (see offer_answered)
+        self.offers_in_flight[offer.offer_id] = offer
+        self.reserved.update({slot.executor_id: slot.free for slot in slots})
+        return offer
+
+    def offer_to_first(self, key: TaskSetKey) -> Offer | None:
+        """An offer of the free cores to ``key`` at once, beside any offer in flight, if
+        FIFO order would give them to it anyway (it is the first set that may launch):
+        a task's end and its set's next launch are then one exchange."""
+        entry = self.task_sets.get(key)
+        if entry is None or entry.is_zombie:
+            return None
+        first = min((e for e in self.task_sets.values() if not e.is_zombie), key=lambda e: e.order)
+        if first is not entry:
+            return None
+        slots = self.free_slots()
+        return self._make_offer(key, slots) if slots else None
+
+    def next_offer(self) -> Offer | None:
+        """The next offer of the round, or None (one in flight, no free core, or nobody left to offer)."""
+        if self.round_offer is not None:
+            return None
+        while True:
+            if not self._round:
+                if not self.dirty:
+                    return None
+                self.dirty = False
+                live = sorted((e for e in self.task_sets.values() if not e.is_zombie), key=lambda e: e.order)
+                self._round = [e.key for e in live]
+                if not self._round:
+                    return None
+            slots = self.free_slots()
+            if not slots:
+                self._round.clear()  # a freed core marks the scheduler dirty again
+                return None
+            key = self._round.pop(0)
+            entry = self.task_sets.get(key)
+            if entry is None or entry.is_zombie:
+                continue
+            self.round_offer = self._make_offer(key, slots)
+            return self.round_offer
+
+    def offer_answered(self, offer: Offer, launches: list[LaunchTask] | tuple, *, cause: Any = None) -> list[TaskLost]:
+        """Book what the set launched on ``offer``. Returns launches onto executors gone
+        meanwhile (report them lost to the set). An answer to a withdrawn offer books its
+        launches too: the caller kills them (their set crashed)."""
+        if offer.offer_id in self.offers_in_flight:
+            if offer is not self.round_offer and len(launches) < offer.cores:
+                self.dirty = True  # a direct offer left cores unused: a round may place them elsewhere
+            self._close_offer(offer)
+            if self.next_task_id == offer.first_task_id + offer.cores:
+                self.next_task_id = offer.first_task_id + len(launches)  # the latest reservation: ids unused go back
+        if not launches:
+            return []
+        slots = {slot.executor_id: slot for slot in offer.slots}
+        used: collections.Counter[str] = collections.Counter(launch.executor_id for launch in launches)
+        for k, launch in enumerate(launches):
+            if launch.task_id != offer.first_task_id + k or (launch.stage_id, launch.stage_attempt) != offer.key:
+                raise SparkletInternalError(f"offer {offer.offer_id} to {offer.key}: launch {launch} breaks the "
+                                            f"reserved ids from {offer.first_task_id}. Please report it.")
+        for executor_id, count in used.items():
+            if executor_id not in slots or count > slots[executor_id].free:
+                raise SparkletInternalError(f"offer {offer.offer_id} to {offer.key}: {count} launches on {executor_id}, "
+                                            f"offered {slots.get(executor_id)}. Please report it.")
+        entry = self.task_sets.get(offer.key)
+        if entry is None:
+            raise SparkletInternalError(f"offer {offer.offer_id}: {len(launches)} launches by unregistered set "
+                                        f"{offer.key}. Please report it.")
+        lost: list[TaskLost] = []
+        for launch in launches:
+            info = self.executors.get(launch.executor_id)
+            if info is None or info.incarnation != slots[launch.executor_id].incarnation:
+                lost.append(TaskLost(offer.key, launch.task_id, launch.executor_id,
+                                     f"Executor {launch.executor_id} lost before task {launch.task_id} reached it"))
+                continue
+            info.running.add(launch.task_id)
+            entry.running.add(launch.task_id)
+            self.task_id_to_set[launch.task_id] = offer.key
+            self.task_id_to_executor[launch.task_id] = launch.executor_id
+        self._note(cause, f"offer {offer.offer_id} to {offer.key}: {len(launches)} launched")
+        return lost
+
+    # -- excludeOnFailure ---------------------------------------------------------------------------------
+    def task_set_succeeded(self, failures_by_executor: dict[str, int], *, cause: Any = None) -> list:
+        """A set finished with every task done: ``ExecutorExcludedInfo`` for executors its
+        failures (with earlier ones) put past the application's limit."""
+        if self.health is None or not failures_by_executor:
+            return []
+        excluded = self.health.task_set_succeeded(failures_by_executor)
+        for info in excluded:
+            self._note(cause, f"executor {info.executor_id} excluded after {info.task_failures} task failures")
+        return excluded
+
+    def expire_exclusions(self, *, cause: Any = None) -> list:
+        """``ExecutorUnexcludedInfo`` for exclusions whose time is up; their cores are offered again."""
+        if self.health is None:
+            return []
+        ended = self.health.expire()
+        if ended:
+            self.dirty = True
+        return ended
+
+    def next_exclusion_expiry(self) -> float | None:
+        return self.health.next_expiry() if self.health is not None else None
+
+    # -- tasks ----------------------------------------------------------------------------------------------
+    def task_ended(self, task_id: int, *, cause: Any = None) -> TaskSetEntry | None:
+        """A running task ended (any status): its core is free. Returns its set's entry
+        (None for an unknown or already ended task: a duplicate, or a lost executor's)."""
+        if task_id not in self.task_id_to_set:
+            self._note(cause, f"ignored the end of TID {task_id}: not running")
+            return None
+        executor_id = self.task_id_to_executor[task_id]
         info = self.executors.get(executor_id)
         if info is not None:
             info.running.discard(task_id)
-        index = manager.running[task_id]
-        attempt = manager.attempt_by_task_id[task_id]
-        ended = TaskEnded(manager.stage_id, manager.stage_attempt, manager.tasks[index].partition, task_id, executor_id,
-                          status, result, accum_updates, dict(metrics or {}), reason, map_status, shuffle_id, map_id,
-                          map_executor, attempt.attempt_number, cause=cause)
-        gave_up = manager.task_ended(task_id, status, reason, result if status == "failed" else None, cause,
-                                     self._clock())
-        self._remove_if_finished(manager)
-        return [ended] if gave_up is None else [ended, gave_up]
+        entry = self._forget_task(task_id)
+        self.dirty = True
+        return entry
 
-    def resource_offers(self, *, cause: Any = None) -> list[LaunchTask]:
-        """Fill free cores: task sets in FIFO order, each offered every executor level by
-        level, round after round while it launches something (TaskSchedulerImpl)."""
-        now = self._clock()
-        free = {e: info.cores - len(info.running) for e, info in self.executors.items()}
-        launched: list[LaunchTask] = []
-        live = sorted((m for m in self.task_sets.values() if not m.is_zombie),
-                      key=lambda m: (m.priority, m.stage_id, m.stage_attempt))
-        for manager in live:
-            for max_locality in list(manager.levels):
-                while True:
-                    launched_now = False
-                    for executor_id, info in self.executors.items():
-                        if free[executor_id] < 1:
-                            continue
-                        found = manager.resource_offer(executor_id, info.host, max_locality, now)
-                        if found is None:
-                            continue
-                        launched.append(self._launch(manager, found[0], info, found[1], now, cause))
-                        free[executor_id] -= 1
-                        launched_now = True
-                    if not launched_now:
-                        break
-        return launched
+    def _forget_task(self, task_id: int) -> TaskSetEntry:
+        key = self.task_id_to_set.pop(task_id)
+        del self.task_id_to_executor[task_id]
+        entry = self.task_sets[key]
+        entry.running.discard(task_id)
+        if entry.crashed and not entry.running:
+            self._unregister(entry)  # its last task is accounted for
+        return entry
 
-    def _launch(self, manager: TaskSetManagerCore, index: int, info: ExecutorInfo, locality: TaskLocality,
-                now: float, cause: Any) -> LaunchTask:
-        task_id = self.next_task_id
-        self.next_task_id += 1
-        attempt = manager.launch(index, task_id, info.executor_id, info.host, locality, now)
-        info.running.add(task_id)
-        self.task_id_to_manager[task_id] = manager
-        self.task_id_to_executor[task_id] = info.executor_id
-        return LaunchTask(task_id, info.executor_id, manager.stage_id, manager.stage_attempt,
-                          manager.tasks[index].partition, index, attempt.attempt_number, locality, cause=cause)
-
-    def next_locality_deadline(self) -> float | None:
-        """The earliest time a waiting task set may relax its locality: offer again then."""
-        deadlines = [d for d in (m.locality_deadline() for m in self.task_sets.values()) if d is not None]
-        return min(deadlines) if deadlines else None
-
-    # -- bookkeeping -------------------------------------------------------------------------------------------
-    def _sets_of(self, stage_id: int) -> list[TaskSetManagerCore]:
-        return [m for (s, _), m in sorted(self.task_sets.items()) if s == stage_id]
-
-    def _remove_if_finished(self, manager: TaskSetManagerCore) -> None:
-        key = (manager.stage_id, manager.stage_attempt)
-        if manager.is_finished and self.task_sets.get(key) is manager:
-            del self.task_sets[key]
-            self._note(None, f"{manager!r} finished")
-
+    # -- checking ---------------------------------------------------------------------------------------------
     def statistics(self) -> dict[str, int]:
         return {"executors": len(self.executors), "task_sets": len(self.task_sets),
-                "running": len(self.task_id_to_manager),
+                "running": len(self.task_id_to_set),
                 "free_cores": sum(i.cores - len(i.running) for i in self.executors.values())}
 
     def validate_state(self) -> None:
@@ -278,22 +421,40 @@ class TaskSchedulerCore:
                 on_executors[task_id] = executor_id
         if on_executors != self.task_id_to_executor:
             fail(f"running tasks by executor {sorted(on_executors)} != tracked {sorted(self.task_id_to_executor)}")
-        in_sets: dict[int, TaskSetManagerCore] = {}
+        in_sets: dict[int, TaskSetKey] = {}
         live_stages: set[int] = set()
-        for key, manager in self.task_sets.items():
-            if key != (manager.stage_id, manager.stage_attempt):
-                fail(f"{manager!r} registered as {key}")
-            if manager.is_finished:
-                fail(f"finished {manager!r} is still registered")
-            if not manager.is_zombie:
-                if manager.stage_id in live_stages:
-                    fail(f"stage {manager.stage_id} has two live task sets")
-                live_stages.add(manager.stage_id)
-            manager.validate_state()
-            for task_id in manager.running:
-                in_sets[task_id] = manager
-        if in_sets.keys() != self.task_id_to_manager.keys() or any(
-                self.task_id_to_manager[t] is not m for t, m in in_sets.items()):
-            fail("running tasks of task sets disagree with task_id_to_manager")
-        if self.task_id_to_manager.keys() != self.task_id_to_executor.keys():
-            fail("task_id_to_manager and task_id_to_executor disagree")
+        for key, entry in self.task_sets.items():
+            if key != entry.key:
+                fail(f"task set {entry.key} registered as {key}")
+            if entry.crashed and not entry.running:
+                fail(f"crashed task set {key} with nothing running is still registered")
+            if not entry.is_zombie:
+                if entry.stage_id in live_stages:
+                    fail(f"stage {entry.stage_id} has two live task sets")
+                live_stages.add(entry.stage_id)
+            for task_id in entry.running:
+                in_sets[task_id] = key
+        if in_sets != self.task_id_to_set:
+            fail("running tasks of task sets disagree with task_id_to_set")
+        if self.task_id_to_set.keys() != self.task_id_to_executor.keys():
+            fail("task_id_to_set and task_id_to_executor disagree")
+        reserved: collections.Counter[str] = collections.Counter()
+        for offer_id, offer in self.offers_in_flight.items():
+            entry = self.task_sets.get(offer.key)
+            if offer_id != offer.offer_id or entry is None or entry.crashed:
+                fail(f"offer {offer.offer_id} in flight to {offer.key}, which is gone")
+            if offer.first_task_id + offer.cores > self.next_task_id:
+                fail(f"offer {offer.offer_id} reserved ids up to {offer.first_task_id + offer.cores}, next is {self.next_task_id}")
+            reserved.update({slot.executor_id: slot.free for slot in offer.slots})
+        if reserved != self.reserved:
+            fail(f"reserved cores {dict(self.reserved)} != those of the offers in flight {dict(reserved)}")
+        for executor_id, count in reserved.items():
+            info = self.executors.get(executor_id)
+            if info is not None and len(info.running) + count > info.cores:
+                fail(f"offers reserve {count} cores of {executor_id}, which runs {len(info.running)} of {info.cores}")
+        if self.round_offer is not None and self.round_offer.offer_id not in self.offers_in_flight:
+            fail(f"the round's offer {self.round_offer.offer_id} is not in flight")
+        if any(k not in self.task_sets for k in self._round):
+            fail(f"round {self._round} names unregistered sets")
+        if self.health is not None:
+            self.health.validate_state()

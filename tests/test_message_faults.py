@@ -251,7 +251,7 @@ def test_swizzle_clog_holds_then_releases_executors_in_seeded_order_and_the_answ
             return steps
 
     steps = run(21)
-    assert steps[0].startswith("swizzle started at RunTask #1 from task-scheduler")
+    assert steps[0].startswith("swizzle started at RunTask #1 from stage-0.0 to executor:exec-")
     moves = [s.split(" (step")[0] for s in steps[1:]]
     clogs, unclogs = moves[:2], moves[2:]
     assert all(m.startswith("clog ") for m in clogs) and all(m.startswith("unclog ") for m in unclogs)

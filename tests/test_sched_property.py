@@ -2,7 +2,7 @@
 
 Two runs spelled out, then hypothesis drives a :class:`Cluster` (the cores wired as the actor wires them) through
 job submissions, task successes and failures, kills, executor losses and arrivals,
-cancellations and clock ticks. Every step validates both cores; afterwards the cluster
+cancellations, crashed task sets, speculative copies and clock ticks. Every step validates both cores; afterwards the cluster
 runs to quiescence and every job must have ended exactly once, with the right results
 if it succeeded, accumulators merged at most once per (stage, partition), and every
 registry but the map outputs empty."""
@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sparklet.rdd._base import Determinism
+from sparklet.runtime._sched_taskset import Speculation
 from sparklet.runtime._sched_events import JobCancelled, JobFailed, JobGroupCancelled, JobSucceeded, TaskLocality
 
 from test_sched_support import Cluster, FakeContext, MappedRDD, ShuffledRDD, SourceRDD, UnionRDD
@@ -64,7 +65,7 @@ def universe(indeterminate: bool) -> list:
 
 
 KINDS = (["success"] * 8 + ["failed"] * 2 + ["fetch_failed"] * 3 + ["lose", "add", "submit", "tick"] * 2
-         + ["killed", "cancel", "cancel_group"])
+         + ["killed", "cancel", "cancel_group", "crash", "speculate", "speculate"])
 steps = st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 50), st.integers(0, 50)), min_size=10, max_size=80)
 
 
@@ -72,7 +73,8 @@ steps = st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 50), st.intege
 @given(indeterminate=st.booleans(), initial=st.lists(st.integers(0, 4), min_size=1, max_size=3), steps=steps)
 def test_random_event_sequences_keep_invariants_and_every_job_ends(indeterminate, initial, steps):
     finals = universe(indeterminate)
-    cluster = Cluster(max_failures=3, max_attempts=3, locality_wait=1.0)
+    cluster = Cluster(max_failures=3, max_attempts=3, locality_wait=1.0,
+                      speculation=Speculation(multiplier=1.0, quantile=0.25, min_task_runtime=0.0))
     executors = 0
 
     def add_executor(cores: int = 2) -> None:
@@ -102,6 +104,12 @@ def test_random_event_sequences_keep_invariants_and_every_job_ends(indeterminate
             cluster.cancel(JobCancelled(a % len(cluster.submitted), "on purpose"))
         elif kind == "cancel_group":
             cluster.cancel(JobGroupCancelled("g"))
+        elif kind == "crash" and cluster.ts.task_sets:
+            live = sorted(cluster.ts.task_sets)
+            cluster.crash_task_set(*live[a % len(live)])
+        elif kind == "speculate":
+            cluster.clock.advance(1.0 + a % 3)
+            cluster.speculate()
         elif kind == "tick":
             cluster.clock.advance([0.5, 1.0, 3.0][a % 3])
             cluster.offer()

@@ -16,9 +16,9 @@ from sparklet.rdd._base import Determinism, OneToOneDependency, Partition, Range
 from sparklet.runtime._dag import DAGSchedulerCore
 from sparklet.runtime._sched_events import (
     DAG_EVENTS, AllJobsCancelled, CancelTasks, JobEndedInfo, JobFailed, JobSubmitted, JobSucceeded, KillTask, LaunchTask, MapStatus,
-    MarkPartitionCompleted, MergeAccumulators, SubmitTasks, TaskEnded,
+    MarkPartitionCompleted, MergeAccumulators, StageCompletedInfo, StageSubmittedInfo, SubmitTasks, TaskEnded,
 )
-from sparklet.runtime._tasksets import TaskSchedulerCore
+from sparklet.runtime._sched_inline import InlineTaskScheduler
 
 
 class FakeClock:
@@ -187,14 +187,16 @@ class Cluster:
     moment, as a real reduce task would. Every step validates both cores."""
 
     def __init__(self, clock: FakeClock | None = None, max_failures: int = 4, max_attempts: int = 4,
-                 locality_wait: float = 0.0) -> None:
+                 locality_wait: float = 0.0, speculation: Any = None) -> None:
         self.clock = clock or FakeClock()
         self.dag = DAGSchedulerCore(clock=self.clock, max_consecutive_stage_attempts=max_attempts)
-        self.ts = TaskSchedulerCore(clock=self.clock, max_failures=max_failures, locality_wait=locality_wait)
+        self.ts = InlineTaskScheduler(clock=self.clock, max_failures=max_failures, locality_wait=locality_wait,
+                                      speculation=speculation)
         self.running: dict[int, LaunchTask] = {}  # what the executors run
         self.task_sets: dict[tuple[int, int], SubmitTasks] = {}
         self.outcomes: dict[int, Any] = {}  # job id -> JobSucceeded / JobFailed
         self.ended: list[JobEndedInfo] = []
+        self.dag_infos: list = []  # StageSubmittedInfo, StageCompletedInfo
         self.kills: list[KillTask] = []
         self.merges: list[MergeAccumulators] = []
         self.job_ids = itertools.count()
@@ -205,7 +207,7 @@ class Cluster:
     def check(self) -> None:
         self.dag.validate_state()
         self.ts.validate_state()
-        assert set(self.running) == set(self.ts.task_id_to_manager)
+        assert set(self.running) == set(self.ts.core.task_id_to_set)
 
     def route(self, actions: list) -> None:
         queue = list(actions)
@@ -230,6 +232,8 @@ class Cluster:
                 self.outcomes[action.job_id] = action
             elif isinstance(action, JobEndedInfo):
                 self.ended.append(action)
+            elif isinstance(action, (StageSubmittedInfo, StageCompletedInfo)):
+                self.dag_infos.append(action)
         self.check()
 
     def add_executor(self, executor_id: str, host: str = "host", cores: int = 2) -> None:
@@ -247,8 +251,16 @@ class Cluster:
         self.route([JobSubmitted(job_id, rdd, collect, parts, properties or {}, self.clock(), cause=next(self.causes))])
         return job_id
 
+    def crash_task_set(self, stage_id: int, stage_attempt: int) -> None:
+        """The set's actor failed (as a ``Kill`` makes it): its tasks keep running here until
+        the test ends them, as real executors would until the kill lands."""
+        self.route(self.ts.crash_task_set(stage_id, stage_attempt, "ActorKilled: on purpose", cause=next(self.causes)))
+
     def cancel(self, event: Any) -> None:
         self.route([event])
+
+    def speculate(self) -> None:
+        self.route(self.ts.check_speculatable_tasks(cause=next(self.causes)))
 
     def offer(self) -> None:
         self.route(self.ts.resource_offers(cause=next(self.causes)))

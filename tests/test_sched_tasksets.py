@@ -10,7 +10,8 @@ from sparklet.runtime._sched_events import (
     CancelTasks, ExecutorAdded, ExecutorLost, KillTask, LaunchTask, MarkPartitionCompleted, SubmitTasks, TaskEnded,
     TaskLocality, TaskSetFailed, TaskSpec, executor_location,
 )
-from sparklet.runtime._tasksets import TASK_TRANSITIONS, TaskSchedulerCore, TaskState
+from sparklet.runtime._sched_inline import InlineTaskScheduler
+from sparklet.runtime._tasksets import TASK_TRANSITIONS, TaskState
 
 from test_sched_support import FakeClock, of_type, only
 
@@ -20,7 +21,7 @@ L = TaskLocality
 class Harness:
     def __init__(self, **options) -> None:
         self.clock = FakeClock()
-        self.ts = TaskSchedulerCore(clock=self.clock, **options)
+        self.ts = InlineTaskScheduler(clock=self.clock, **options)
 
     def step(self, actions: list) -> list:
         self.ts.validate_state()
@@ -206,10 +207,10 @@ def test_fetch_failure_makes_the_set_a_zombie_without_retry():
 
 def test_usage_errors_and_ignored_reports():
     h = Harness()
-    with pytest.raises(ValueError, match="speculation=True"):
-        TaskSchedulerCore(clock=h.clock, speculation=True)
+    with pytest.raises(TypeError, match="speculation must be a Speculation or None, got True"):
+        InlineTaskScheduler(clock=h.clock, speculation=True)
     with pytest.raises(ValueError, match="max_failures must be a positive integer, got 0"):
-        TaskSchedulerCore(clock=h.clock, max_failures=0)
+        InlineTaskScheduler(clock=h.clock, max_failures=0)
     h.add("e1")
     with pytest.raises(ValueError, match="'e1' is already registered"):
         h.ts.executor_added("e1", "host", 1)
