@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 from sparklet.actors import ActorRef, ProcessActor, Props
 from sparklet.runtime._driver_blocks import BlockManagerMaster
+from sparklet.runtime._driver_faults import DriverFaultInjector
 from sparklet.runtime._executor import Executor
 from sparklet.runtime._jobs import JobManager
 from sparklet.runtime._map_outputs import MapOutputTracker
@@ -112,6 +113,9 @@ async def build_driver(ctx: Any) -> DriverHandles:
         ChildSpec("job-manager", Props.of(JobManager, PATHS["dag"])),
         ChildSpec("executors", executors, type="supervisor", shutdown=30.0),
     ])
+    injector = DriverFaultInjector(ctx.fault_plan, system, shared)
+    if injector:
+        ctx.listener_bus.add_internal(injector.on_event)
     root_ref = await system.spawn(root, "sparklet", shutdown=60.0)
     handles = DriverHandles(root_ref, *(system.ref_for(None, PATHS[k]) for k in ("jobs", "dag", "tasks", "blocks")))
     await handles.tasks.ask(AwaitExecutors(n), timeout=ctx.conf["executor.startupTimeout"])

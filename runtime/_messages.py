@@ -106,6 +106,14 @@ class CrashExecutor:
     reason: str
 
 
+@message(tag="sparklet.CrashBlockManager")
+class CrashBlockManager:
+    """Make this executor's block manager fail (a planned ``crash_actor`` fault): the
+    executor replaces it, as a supervisor would, and reports what it lost."""
+
+    reason: str
+
+
 @message(tag="sparklet.GetExecutorInfo")
 class GetExecutorInfo:
     pass
