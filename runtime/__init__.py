@@ -6,14 +6,14 @@ from sparklet.runtime._context_api import Context
 from sparklet.runtime._faults import Fault, FaultPlan, InjectedFault
 from sparklet.runtime._jobs import JobCancelledError, JobFailedError
 from sparklet.runtime._listener import (
-    ExecutorRegistered, ExecutorRemoved, FaultInjected, FaultPlanRecorded, JobEnd, JobStart, SchedulerEvent,
+    ActorRecovered, JobRecovered, ExecutorRegistered, ExecutorRemoved, FaultInjected, FaultPlanRecorded, JobEnd, JobStart, SchedulerEvent,
     StageCompleted, StageSubmitted, TaskEnd, TaskStart,
 )
 from sparklet.runtime._shared import Accumulator, AccumulatorParam, Broadcast
 from sparklet.runtime._status import SparkJobInfo, SparkStageInfo, StatusTracker
 
 __all__ = [
-    "Accumulator", "AccumulatorParam", "Broadcast", "Conf", "Context", "ExecutorRegistered", "ExecutorRemoved",
+    "ActorRecovered", "JobRecovered", "Accumulator", "AccumulatorParam", "Broadcast", "Conf", "Context", "ExecutorRegistered", "ExecutorRemoved",
     "Fault", "FaultInjected", "FaultPlan", "FaultPlanRecorded", "InjectedFault",
     "JobCancelledError", "JobEnd", "JobFailedError", "JobStart", "SchedulerEvent", "SparkJobInfo", "SparkStageInfo",
     "StageCompleted", "StageSubmitted", "StatusTracker", "TaskEnd", "TaskStart", "parse_master",

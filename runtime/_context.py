@@ -35,10 +35,11 @@ from sparklet.actors import ActorSystem, Local
 from sparklet.rdd._base import ActionInLoopError, RDDBase, TaskContext
 from sparklet.runtime._conf import Conf
 from sparklet.runtime._faults import FaultPlan
+from sparklet.runtime._jobs import JobManagerRestarted
 from sparklet.runtime._driver import build_driver
 from sparklet.runtime._listener import FaultPlanRecorded, ListenerBus, SchedulerEvent
 from sparklet.runtime._messages import (
-    CancelAllJobs, CancelJob, CancelJobGroup, DestroyBroadcast, GetRddStorage, ListExecutors, PutBroadcast,
+    AwaitJob, CancelAllJobs, CancelJob, CancelJobGroup, DestroyBroadcast, GetRddStorage, ListExecutors, PutBroadcast,
     SubmitJob, UnpersistBroadcast, UnpersistRdd,
 )
 from sparklet.runtime._pickling import dumps_closure, loads
@@ -263,11 +264,15 @@ class ContextCore:
             return []
         job_id = next(self._job_ids)
         reply = self._driver.jobs.ask_nowait(SubmitJob(job_id, Local(rdd), Local(func), parts, properties), timeout=1e9)
-        try:
-            outcome = await reply
-        except asyncio.CancelledError:
-            self._driver.jobs.tell(CancelJob(job_id, "the awaiting task was cancelled"))
-            raise
+        while True:
+            try:
+                outcome = await reply
+                break
+            except JobManagerRestarted:  # it rebuilt its registry: wait for the job there again
+                reply = self._driver.jobs.ask_nowait(AwaitJob(job_id), timeout=1e9)
+            except asyncio.CancelledError:
+                self._driver.jobs.tell(CancelJob(job_id, "the awaiting task was cancelled"))
+                raise
         results = await self._run_on_driver(lambda: [loads(data) for data in outcome.value])
         await self._checkpoint_after_job(rdd)
         return results

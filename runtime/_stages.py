@@ -113,6 +113,8 @@ class Stage(abc.ABC):
         self.accumulated_partitions: set[int] = set()
         # The exception of the last task that failed in user code (for the job's error).
         self.last_task_exception: Any = None
+        # Why the next attempt re-runs work (a fetch failure, lost outputs, a restart); None: first run.
+        self.rerun_reason: str | None = None
 
     @property
     def state(self) -> StageState:
