@@ -29,6 +29,7 @@ import re
 import threading
 import time
 import uuid
+import weakref
 from typing import Any, Callable, Coroutine, Iterator, Sequence
 
 from sparklet.actors import ActorSystem, Local
@@ -92,6 +93,9 @@ class ContextCore:
         self._shuffle_ids = itertools.count()
         self._job_ids = itertools.count()
         self._broadcast_ids = itertools.count()
+        # Live broadcasts by id, while the user (or a closure) holds them: their values are the
+        # source a restarted block manager master rebuilds its broadcast store from.
+        self._live_broadcasts: weakref.WeakValueDictionary[int, Broadcast] = weakref.WeakValueDictionary()
         self._persistent: dict[int, RDDBase] = {}
         self._user_pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="sparklet-driver-user")
         self._system: ActorSystem | None = None
@@ -362,9 +366,17 @@ class ContextCore:
         data = dumps_closure(value, "the broadcast value")
         bid = next(self._broadcast_ids)
         self._on_loop(self._tell_when_ready, "blocks", PutBroadcast(bid, data))
-        return Broadcast(self, bid, value, self._release_broadcast)
+        broadcast = Broadcast(self, bid, value, self._release_broadcast)
+        self._live_broadcasts[bid] = broadcast
+        return broadcast
+
+    def _live_broadcast_values(self) -> dict[int, Any]:
+        """Each live broadcast's value (a restarted block manager master pickles them again)."""
+        return {bid: b._value for bid, b in list(self._live_broadcasts.items()) if not b._destroyed}
 
     def _release_broadcast(self, bid: int, destroy: bool, blocking: bool) -> None:
+        if destroy:
+            self._live_broadcasts.pop(bid, None)
         self._on_loop(self._tell_when_ready, "blocks", DestroyBroadcast(bid) if destroy else UnpersistBroadcast(bid))
 
     def _tell_when_ready(self, ref_name: str, message: Any) -> None:

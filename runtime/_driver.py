@@ -72,6 +72,7 @@ class DriverShared:
         self.block_locations: Callable[[int], dict[int, list[str]]] = lambda rdd_id: {}
         self.map_outputs: Any = None  # the DAG core's replica of the map outputs (set by the DAG scheduler)
         self.executor_refs: dict[str, ActorRef] = {}  # kept by the task scheduler
+        self.live_broadcasts: Callable[[], dict[int, Any]] = ctx._live_broadcast_values
 
     def map_output_epoch(self) -> int:
         return self.map_outputs.epoch if self.map_outputs is not None else 0

@@ -38,8 +38,8 @@ from sparklet.rdd import StorageLevel, TaskContext
 from sparklet.runtime._blocks import BlockManager, BlockStatus
 from sparklet.runtime._messages import (
     BlockStatusUpdated, DropStageBinary, FetchSegments, GetBroadcast, GetExecutorInfo, GetPeers, Heartbeat,
-    CrashExecutor, FaultFired, InterruptTask, PutBlock, RegisterExecutor, RemoveBroadcast, RemoveRdd, RunTask,
-    SendHeartbeat, StageBinary, StatusUpdate,
+    CrashBlockManager, CrashExecutor, FaultFired, InterruptTask, PutBlock, RegisterExecutor, RemoveBroadcast, RemoveRdd,
+    ReportBlocks, RunTask, SendHeartbeat, StageBinary, StatusUpdate,
 )
 from sparklet.runtime._pickling import describe_error, dumps_data, loads
 from sparklet.runtime._faults import Fault, FaultPlan, InjectedFault
@@ -408,6 +408,29 @@ class Executor(Actor):
         with self._running_lock:
             running = tuple(self._running)
         self.scheduler.tell(Heartbeat(self.executor_id, running, self._highest_task_id, {"completed_tasks": self._completed}))
+
+    # -- recovery (docs/recovery.md) -----------------------------------------------------------------
+    @handler(ReportBlocks)
+    def report_blocks(self, msg: ReportBlocks) -> tuple:
+        """Re-register with a restarted block manager master: who we are and every block we hold."""
+        return (socket.gethostname(), self._memory,
+                tuple((s.block_id, s.storage, s.memory_size, s.disk_size) for s in self.block_manager.statuses()))
+
+    @handler(CrashBlockManager)
+    async def crash_block_manager(self, msg: CrashBlockManager) -> None:
+        """The block manager failed (a planned crash): replace it, as a supervisor would. Its
+        blocks, in memory and on disk, are gone with it; the master is told each is gone, and
+        they are recomputed from lineage when next needed. Tasks still holding the old one
+        miss its reads and do not store (it is closed)."""
+        crashed = self.block_manager
+        lost = crashed.statuses()
+        await self._loop.run_in_executor(self._io, crashed.close)
+        self.block_manager = BlockManager(self.executor_id, memory_bytes=self._memory, directory=self._directory,
+                                          on_block_status=self._block_status_from_any_thread,
+                                          replicate=self._replicate_from_task_thread)
+        self.env.block_manager = self.block_manager
+        for status in lost:
+            self._block_status_from_any_thread(BlockStatus(status.block_id, self.executor_id, "none"))
 
     @handler(GetExecutorInfo)
     def info(self, msg: GetExecutorInfo) -> dict:

@@ -114,6 +114,12 @@ class CrashBlockManager:
     reason: str
 
 
+@message(tag="sparklet.ReportBlocks")
+class ReportBlocks:
+    """Asked of each executor by a restarted block manager master: ``(host, memory,
+    ((block id, storage, memory size, disk size), ...))``, its registration and blocks."""
+
+
 @message(tag="sparklet.GetExecutorInfo")
 class GetExecutorInfo:
     pass

@@ -49,3 +49,45 @@ def test_a_job_manager_crash_keeps_the_waiting_action_and_rebuilds_the_registry(
         assert recovered.rebuilt == "1 running jobs [0] from the DAG scheduler"
         assert sc.parallelize(range(10), 2).sum() == 45  # later jobs are served as usual
         assert not sc.listener_events(JobRecovered)  # the DAG scheduler was not disturbed
+
+
+@pytest.mark.parametrize("master", ["inproc[2]", "local[2]"])
+def test_a_block_manager_master_crash_rebuilds_from_the_executors_and_the_driver(master):
+    with Context(master, "master-crash", conf=QUIET, faults=crash("block-manager-master", stage=0, after_task_ends=4)) as sc:
+        computed = sc.accumulator(0)
+        late = sc.broadcast({"offset": 1000})  # first used after the crash: served from the rebuilt store
+
+        def square(x):
+            computed.add(1)
+            return x * x
+
+        squares = sc.parallelize(range(100), 4).map(square).cache()
+        assert squares.count() == 100
+        assert squares.sum() == sum(x * x for x in range(100))
+        assert computed.value == 100  # the second action read the cache through the rebuilt master
+        assert sc.storage_status(squares).num_partitions_cached == 4
+        assert squares.map(lambda x: x + late.value["offset"]).sum() == sum(x * x for x in range(100)) + 100_000
+        [recovered] = sc.listener_events(ActorRecovered)
+        assert (recovered.actor, recovered.restarts) == (PATHS["blocks"], 1)
+        assert recovered.rebuilt.startswith("2 executors re-registered")
+        assert recovered.rebuilt.endswith(f"1 live broadcasts [{late.id}] from the driver's values")
+
+
+@pytest.mark.parametrize("master", ["inproc[2]", "local[2]"])
+def test_an_executor_block_manager_crash_loses_its_blocks_which_are_recomputed(master):
+    plan = crash("block-manager", executor="exec-0", at_stage_submitted=1)
+    with Context(master, "bm-crash", conf=QUIET, faults=plan) as sc:
+        computed = sc.accumulator(0)
+
+        def square(x):
+            computed.add(1)
+            return x * x
+
+        squares = sc.parallelize(range(100), 4).map(square).cache()
+        assert squares.count() == 100
+        placed = sc.storage_status(squares).partitions
+        on_exec0 = sum(25 for where in placed.values() if ("exec-0", "memory") in where)
+        assert squares.sum() == sum(x * x for x in range(100))  # stage 1: exec-0's block manager crashed first
+        assert computed.value == 100 + on_exec0 and on_exec0 > 0  # exactly exec-0's partitions were recomputed
+        assert squares.sum() == sum(x * x for x in range(100))
+        assert computed.value == 100 + on_exec0  # and cached again
