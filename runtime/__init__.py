@@ -4,6 +4,7 @@ from sparklet.runtime._conf import Conf
 from sparklet.runtime._context import parse_master
 from sparklet.runtime._context_api import Context
 from sparklet.runtime._faults import Fault, FaultPlan, InjectedFault
+from sparklet.runtime._job_summary import JobSummary
 from sparklet.runtime._jobs import JobCancelledError, JobFailedError
 from sparklet.runtime._listener import (
     ActorRecovered, JobRecovered, ExecutorRegistered, ExecutorRemoved, FaultInjected, FaultPlanRecorded, JobEnd, JobStart, SchedulerEvent,
@@ -15,6 +16,6 @@ from sparklet.runtime._status import SparkJobInfo, SparkStageInfo, StatusTracker
 __all__ = [
     "ActorRecovered", "JobRecovered", "Accumulator", "AccumulatorParam", "Broadcast", "Conf", "Context", "ExecutorRegistered", "ExecutorRemoved",
     "Fault", "FaultInjected", "FaultPlan", "FaultPlanRecorded", "InjectedFault",
-    "JobCancelledError", "JobEnd", "JobFailedError", "JobStart", "SchedulerEvent", "SparkJobInfo", "SparkStageInfo",
+    "JobCancelledError", "JobEnd", "JobSummary", "JobFailedError", "JobStart", "SchedulerEvent", "SparkJobInfo", "SparkStageInfo",
     "StageCompleted", "StageSubmitted", "StatusTracker", "TaskEnd", "TaskStart", "parse_master",
 ]

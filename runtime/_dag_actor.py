@@ -123,7 +123,7 @@ class DAGScheduler(Actor):
             bus.post(listen.JobRecovered(action.time, action.job_id, action.stage_ids, action.results_kept,
                                          action.results_missing, action.missing_map_outputs, action.reason))
         elif isinstance(action, JobEndedInfo):
-            summaries = getattr(self._shared, "job_summaries", None)
+            summaries = self._shared.job_summaries
             summary = summaries.finish(action.job_id) if summaries is not None else None
             bus.post(listen.JobEnd(action.time, action.job_id, action.status, action.error, summary))
         elif isinstance(action, StageSubmittedInfo):

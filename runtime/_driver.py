@@ -37,6 +37,7 @@ from sparklet.actors import ActorRef, ProcessActor, Props
 from sparklet.runtime._driver_blocks import BlockManagerMaster
 from sparklet.runtime._driver_faults import DriverFaultInjector
 from sparklet.runtime._executor import Executor
+from sparklet.runtime._job_summary import JobSummaries
 from sparklet.runtime._jobs import JobManager
 from sparklet.runtime._map_outputs import MapOutputTracker
 from sparklet.runtime._messages import AwaitExecutors
@@ -73,6 +74,7 @@ class DriverShared:
         self.map_outputs: Any = None  # the DAG core's replica of the map outputs (set by the DAG scheduler)
         self.executor_refs: dict[str, ActorRef] = {}  # kept by the task scheduler
         self.live_broadcasts: Callable[[], dict[int, Any]] = ctx._live_broadcast_values
+        self.job_summaries: Any = None  # a JobSummaries (the DAG scheduler attaches one to each JobEnd)
 
     def map_output_epoch(self) -> int:
         return self.map_outputs.epoch if self.map_outputs is not None else 0
@@ -124,6 +126,8 @@ async def build_driver(ctx: Any) -> DriverHandles:
         ChildSpec("job-manager", Props.of(JobManager, PATHS["dag"], ctx.listener_bus)),
         ChildSpec("executors", executors, type="supervisor", shutdown=30.0),
     ])
+    shared.job_summaries = JobSummaries()
+    ctx.listener_bus.add_internal(shared.job_summaries.on_event)
     injector = DriverFaultInjector(ctx.fault_plan, system, shared)
     if injector:
         ctx.listener_bus.add_internal(injector.on_event)

@@ -61,6 +61,12 @@ def test_a_dag_scheduler_crash_mid_job_is_recovered(master, stage, after):
             assert [e.shuffle_id for e in resubmitted] == [None]
             assert set(resubmitted[0].partitions) == set(job.results_missing)
         assert all(e.reason.startswith("the DAG scheduler restarted") for e in resubmitted)
+        summary = sc.listener_events(JobEnd)[0].summary
+        assert summary.recoveries == (f"{job.reason}: kept results {list(job.results_kept)}, recomputed "
+                                      f"{list(job.results_missing)} and map outputs {list(job.missing_map_outputs)}",)
+        assert [(s, a) for s, a, _ in summary.stages_resubmitted] == [(e.stage_id, 0) for e in resubmitted]
+        assert summary.tasks_run == len([e for e in sc.listener_events(TaskStart)])
+        assert 1 <= summary.tasks_run_more_than_once <= summary.extra_task_runs
         tracker = sc.actor_system.ref_for(None, PATHS["tasks"])
         assert sc.actor_system.restart_count(tracker) == 0  # rest_for_one: the task scheduler kept running
         assert wordcount(sc) == expected()  # the context goes on serving
