@@ -459,7 +459,7 @@ class DAGSchedulerCore:
             self._fetch_failed(stage, ev)
         else:  # failed, killed, executor_lost: the task scheduler retries or gives up
             if ev.status == "failed":
-                stage.last_task_exception = ev.result
+                stage.last_task_exception, stage.last_failed_partition = ev.result, ev.partition
             self._note(f"task {ev.task_id} ({stage} partition {ev.partition}) {ev.status}: {ev.reason}")
 
     def _merge_accumulators(self, stage: Stage, ev: TaskEnded, job_id: int) -> None:
@@ -560,7 +560,12 @@ class DAGSchedulerCore:
             self._note(f"task set {ev.stage_id}.{ev.stage_attempt} failed after its stage went: {ev.reason}")
             return
         exception = ev.exception if ev.exception is not None else stage.last_task_exception
-        self._abort_stage(stage, ev.reason, exception)
+        lost = recovery.explain_unrecoverable(stage, stage.last_failed_partition, exception)
+        if lost is not None:  # say which partition cannot be rebuilt and why, not just what the task raised
+            exception, reason = lost, f"{lost}. {ev.reason}"
+        else:
+            reason = ev.reason
+        self._abort_stage(stage, reason, exception)
 
     # -- executors -------------------------------------------------------------------------------------
     def _on_executor_added(self, ev: ExecutorAdded) -> None:

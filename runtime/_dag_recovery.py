@@ -28,13 +28,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sparklet.rdd._base import NarrowDependency
 from sparklet.runtime._sched_events import JobEndedInfo, JobFailed, JobRecovered, JobRecoveredInfo, JobSucceeded
 from sparklet.runtime._stages import Job, JobState, ShuffleMapStage, Stage
 
 if TYPE_CHECKING:
     from sparklet.runtime._dag import DAGSchedulerCore
 
-__all__ = ["recover_job", "take_rerun_reason", "export_jobs"]
+__all__ = ["recover_job", "take_rerun_reason", "export_jobs", "explain_unrecoverable", "PartitionUnrecoverableError"]
+
+
+class PartitionUnrecoverableError(RuntimeError):
+    """A partition was lost and cannot be rebuilt: its lineage was truncated (by a
+    checkpoint) and what replaced it is gone. Names the RDD, the partition and why."""
 
 
 def recover_job(core: "DAGSchedulerCore", ev: JobRecovered) -> None:
@@ -95,3 +101,37 @@ def export_jobs(core: "DAGSchedulerCore") -> list[dict[str, Any]]:
              "results": {i: r for i, (done, r) in enumerate(zip(job.finished, job.results)) if done},
              "stage_ids": set(core.graph.job_id_to_stage_ids.get(job.job_id, ()))}
             for job in core.job_id_to_job.values()]
+
+
+def explain_unrecoverable(stage: Stage, partition: int | None, exception: Any) -> PartitionUnrecoverableError | None:
+    """When ``exception`` (what a task of ``stage`` computing ``partition`` raised on its
+    every attempt) is a checkpoint file that is gone, the error that says so: which RDD's
+    partition cannot be rebuilt and why (its lineage was truncated; nothing is left to
+    recompute it from). None when the failure is something else."""
+    if partition is None or not isinstance(exception, OSError):
+        return None
+    if isinstance(stage, ShuffleMapStage):
+        start = partition
+    else:
+        start = stage.partitions[partition] if 0 <= partition < len(stage.partitions) else partition
+    seen: set[tuple[int, int]] = set()
+    stack = [(stage.rdd, start)]
+    while stack:
+        rdd, p = stack.pop()
+        if (id(rdd), p) in seen:
+            continue
+        seen.add((id(rdd), p))
+        checkpoint = getattr(rdd, "_checkpointed", None)
+        if checkpoint is not None:
+            path = getattr(checkpoint.partitions[p], "path", None)
+            if path is not None and (getattr(exception, "filename", None) == path or path in str(exception)):
+                error = PartitionUnrecoverableError(
+                    f"partition {p} of {rdd!r} cannot be rebuilt: its lineage was truncated by checkpoint() and its "
+                    f"checkpoint file {path} is gone ({type(exception).__name__}: {exception}), so nothing is left "
+                    f"to recompute it from. Keep checkpoint directories on storage that outlives the job, or "
+                    f"persist the RDD with a replicated storage level as well")
+                error.__cause__ = exception
+                return error
+        stack.extend((dep.rdd, q) for dep in rdd.dependencies if isinstance(dep, NarrowDependency)
+                     for q in dep.get_parents(p))
+    return None
