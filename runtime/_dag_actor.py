@@ -22,12 +22,12 @@ from sparklet.runtime import _listener as listen
 from sparklet.runtime._dag import DAGSchedulerCore
 from sparklet.runtime._dag_recovery import export_jobs
 from sparklet.runtime._messages import (
-    ExportJobs, JobRecordUpdates, LoadMapOutputs, RecoverJobs, SchedulerActions, SchedulerEvent, SnapshotMapOutputs,
+    ExportJobs, JobRecordUpdates, ListExecutors, LoadMapOutputs, RecoverJobs, SchedulerActions, SchedulerEvent, SnapshotMapOutputs,
     SyncMapOutputs, UpdateMapOutputs,
 )
 from sparklet.runtime._pickling import dumps_closure, loads
 from sparklet.runtime._sched_events import (
-    CancelTasks, JobEndedInfo, JobFailed, JobRecovered, JobRecoveredInfo, JobStartedInfo, JobSubmitted, JobSucceeded,
+    CancelTasks, ExecutorAdded, JobEndedInfo, JobFailed, JobRecovered, JobRecoveredInfo, JobStartedInfo, JobSubmitted, JobSucceeded,
     MarkPartitionCompleted, MergeAccumulators, StageCompletedInfo, StageSubmittedInfo, SubmitTasks, TaskSetFailed,
 )
 
@@ -161,6 +161,11 @@ class DAGScheduler(Actor):
         except Exception as exc:
             next_stage_id, records = 0, []
             found.append(f"no jobs (the job manager did not answer: {exc!r})")
+        try:  # the live executors and their hosts (for locality), as the task scheduler knows them
+            for executor in await self._tasks.ask(ListExecutors(), timeout=RECOVERY_ASK_TIMEOUT):
+                await self._handle(ExecutorAdded(executor["executor_id"], executor["host"]))
+        except Exception as exc:
+            found.append(f"no executors (the task scheduler did not answer: {exc!r}); they are added as they register")
         self.core.graph.next_stage_id = max(self.core.graph.next_stage_id, next_stage_id)
         self._reported_next_stage_id = self.core.graph.next_stage_id
         old_stage_ids = sorted({i for record in records for i in record["stage_ids"]})

@@ -39,7 +39,7 @@ from sparklet.runtime._blocks import BlockManager, BlockStatus
 from sparklet.runtime._messages import (
     BlockStatusUpdated, DropStageBinary, FetchSegments, GetBroadcast, GetExecutorInfo, GetPeers, Heartbeat,
     CrashBlockManager, CrashExecutor, FaultFired, InterruptTask, PutBlock, RegisterExecutor, RemoveBroadcast, RemoveRdd,
-    ReportBlocks, RunTask, SendHeartbeat, StageBinary, StatusUpdate,
+    ReRegisterExecutor, ReportBlocks, RunTask, SendHeartbeat, StageBinary, StatusUpdate,
 )
 from sparklet.runtime._pickling import describe_error, dumps_data, loads
 from sparklet.runtime._faults import Fault, FaultPlan, InjectedFault
@@ -321,6 +321,8 @@ class Executor(Actor):
         with self._running_lock:
             slot = self._running.get(msg.task_id)
         killed = slot is None or slot[0] is _KILLED_BEFORE_START or (slot[1] is not None and slot[1].killed)
+        if not future.cancelled():
+            future.exception()  # retrieved here whatever the branch below, so asyncio does not log it as lost
         self._completed += 1
         if future.cancelled() or killed:
             update = StatusUpdate(self.executor_id, msg.task_id, "killed", None, None, None, {})
@@ -415,6 +417,18 @@ class Executor(Actor):
         """Re-register with a restarted block manager master: who we are and every block we hold."""
         return (socket.gethostname(), self._memory,
                 tuple((s.block_id, s.storage, s.memory_size, s.disk_size) for s in self.block_manager.statuses()))
+
+    @handler(ReRegisterExecutor)
+    async def re_register(self, msg: ReRegisterExecutor) -> None:
+        """The task scheduler restarted: its predecessor's tasks are nobody's now, so stop
+        them, and register with the new one."""
+        with self._running_lock:
+            running = list(self._running)
+        for task_id in running:
+            self._interrupt(task_id)
+        fired = await self.scheduler.ask(RegisterExecutor(self.executor_id, self.ref, socket.gethostname(), self._cores,
+                                                          os.getpid(), self._memory), timeout=30)
+        self._fired_faults |= set(fired)
 
     @handler(CrashBlockManager)
     async def crash_block_manager(self, msg: CrashBlockManager) -> None:

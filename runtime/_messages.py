@@ -120,6 +120,14 @@ class ReportBlocks:
     ((block id, storage, memory size, disk size), ...))``, its registration and blocks."""
 
 
+@message(tag="sparklet.ReRegisterExecutor")
+class ReRegisterExecutor:
+    """Told to each executor by a restarted task scheduler: register again (the tasks it
+    runs belong to the crashed scheduler's task sets: it interrupts them)."""
+
+    reason: str
+
+
 @message(tag="sparklet.GetExecutorInfo")
 class GetExecutorInfo:
     pass

@@ -17,7 +17,7 @@ from typing import Any
 from sparklet.actors import Actor, ActorRef, DeferredReply, Local, RecycleProcess, Terminated, handler
 from sparklet.runtime import _listener as listen
 from sparklet.runtime._messages import (
-    ExecutorGone, ExpireDeadExecutors, FaultFired, Heartbeat, InterruptTask, ListExecutors, RegisterExecutor, ReviveOffers,
+    ExecutorGone, ExpireDeadExecutors, FaultFired, ReRegisterExecutor, Heartbeat, InterruptTask, ListExecutors, RegisterExecutor, ReviveOffers,
     RunTask, SchedulerActions, SchedulerEvent, StageBinary, StatusUpdate, AwaitExecutors, DropStageBinary,
 )
 from sparklet.runtime._pickling import loads, rebuild_error
@@ -64,6 +64,21 @@ class TaskScheduler(Actor):
         self._dag: ActorRef = self.context.system.ref_for(None, self._shared.paths["dag"])
         self._blocks: ActorRef = self.context.system.ref_for(None, self._shared.paths["blocks"])
         self.timers.start_periodic("expire", ExpireDeadExecutors(), max(0.5, self._timeout / 4))
+
+    # -- recovery after a crash (added by the recovery work; see docs/recovery.md) ---------------
+    def post_restart(self, reason: BaseException) -> None:
+        self.pre_start()
+        # Task ids of this incarnation start above any an earlier one used: a late status
+        # update of a crashed incarnation's task can never be taken for one of ours.
+        self.core.next_task_id = (self.context.restart_count + 1) << 40
+        executors = dict(self._shared.executor_refs)
+        for ref in executors.values():
+            ref.tell(ReRegisterExecutor(f"the task scheduler restarted ({type(reason).__name__}: {reason})"))
+        self._shared.listener_bus.post(listen.ActorRecovered(
+            time.time(), self.context.path, self.context.parent.path if self.context.parent else "",
+            self.context.restart_count + 1, f"{type(reason).__name__}: {reason}",
+            f"executors {sorted(executors)} asked to register again; task ids from {self.core.next_task_id}"))
+    # -- end of the recovery addition ---------------------------------------------------------------
 
     # -- executors -------------------------------------------------------------------------------
     @handler(RegisterExecutor)

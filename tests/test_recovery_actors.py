@@ -9,7 +9,7 @@ import operator
 import pytest
 
 from sparklet import Context
-from sparklet.runtime import ActorRecovered, Fault, FaultPlan, JobRecovered, StageCompleted, StageSubmitted
+from sparklet.runtime import ActorRecovered, ExecutorRegistered, Fault, FaultPlan, JobRecovered, StageCompleted, StageSubmitted
 from sparklet.runtime._driver import PATHS
 
 QUIET = {"ui.showConsoleProgress": False}
@@ -91,3 +91,16 @@ def test_an_executor_block_manager_crash_loses_its_blocks_which_are_recomputed(m
         assert computed.value == 100 + on_exec0 and on_exec0 > 0  # exactly exec-0's partitions were recomputed
         assert squares.sum() == sum(x * x for x in range(100))
         assert computed.value == 100 + on_exec0  # and cached again
+
+
+@pytest.mark.parametrize("master", ["inproc[2]", "local[2]"])
+def test_a_task_scheduler_crash_restarts_the_dag_scheduler_after_it_and_executors_register_again(master):
+    with Context(master, "ts-crash", conf=QUIET, faults=crash("task-scheduler", stage=0, after_task_ends=2)) as sc:
+        assert sorted(shuffled(sc).collect()) == EXPECTED
+        recovered = {e.actor: e for e in sc.listener_events(ActorRecovered)}
+        assert recovered.keys() == {PATHS["tasks"], PATHS["dag"]}  # rest_for_one: the DAG scheduler comes after it
+        assert recovered[PATHS["tasks"]].rebuilt.startswith("executors ['exec-0', 'exec-1'] asked to register again")
+        assert "task-scheduler killed" in recovered[PATHS["dag"]].reason
+        assert sorted(e.executor_id for e in sc.listener_events(ExecutorRegistered)) == ["exec-0"] * 2 + ["exec-1"] * 2
+        assert sc.parallelize(range(10), 4).sum() == 45
+        assert sorted(e["executor_id"] for e in sc.executors()) == ["exec-0", "exec-1"]
