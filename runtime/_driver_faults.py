@@ -56,6 +56,9 @@ class DriverFaultInjector:
         self.fired: set[int] = set()
         self._task_ends = 0
         self._task_ends_by_stage: dict[int, int] = {}
+        # task-set-manager faults due at a submission: fired at the attempt's first TaskStart,
+        # once its actor exists (a Kill sent earlier would be a dead letter).
+        self._due_at_first_task: dict[tuple[int, int], list[tuple[int, Fault, str]]] = {}
 
     def __bool__(self) -> bool:
         return bool(self._faults)
@@ -76,8 +79,17 @@ class DriverFaultInjector:
             for index, fault in self._faults:
                 if (fault.at_stage_submitted == event.stage_id and index not in self.fired
                         and (fault.attempt is None or fault.attempt == event.attempt)):
-                    self._fire(index, fault, f"when stage {event.stage_id} attempt {event.attempt} was submitted",
-                               ("stage_submitted", event.stage_id, event.attempt), (event.stage_id, event.attempt))
+                    where = f"when stage {event.stage_id} attempt {event.attempt} was submitted"
+                    if fault.actor == "task-set-manager":
+                        where += " (at its first task start, once its task set manager exists)"
+                        self._due_at_first_task.setdefault((event.stage_id, event.attempt), []).append((index, fault, where))
+                    else:
+                        self._fire(index, fault, where, ("stage_submitted", event.stage_id, event.attempt),
+                                   (event.stage_id, event.attempt))
+        elif isinstance(event, listen.TaskStart) and self._due_at_first_task:
+            key = (event.stage_id, event.stage_attempt)
+            for index, fault, where in self._due_at_first_task.pop(key, ()):
+                self._fire(index, fault, where, ("stage_submitted", *key), key)
 
     def _fire(self, index: int, fault: Fault, where: str, point: tuple, stage_attempt: tuple[int, int] | None) -> None:
         assert self._plan is not None

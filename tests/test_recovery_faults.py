@@ -74,3 +74,41 @@ def test_a_crash_fires_once_at_its_point_and_the_supervisor_restarts_the_actor()
         assert fired[0].where.endswith("Kill sent to /user/sparklet/map-output-tracker")
         tracker = sc.actor_system.ref_for(None, PATHS["map_outputs"])
         assert sc.actor_system.restart_count(tracker) == 1
+
+
+def test_a_task_set_manager_crash_at_submission_waits_for_its_first_task_start():
+    from sparklet.runtime._driver_faults import DriverFaultInjector
+    from sparklet.runtime import _listener as listen
+
+    class Shared:
+        paths = PATHS
+        executor_refs: dict = {}
+
+        def __init__(self):
+            self.listener_bus = listen.ListenerBus()
+
+    class System:
+        events = type("Events", (), {"enabled": False})()
+        sent: list = []
+
+        def ref_for(self, address, path):
+            system = self
+
+            class Ref:
+                def tell(self, message):
+                    system.sent.append((path, message.reason))
+            return Ref()
+
+    shared, system = Shared(), System()
+    plan = FaultPlan([Fault("crash_actor", actor="task-set-manager", at_stage_submitted=2, attempt=0)])
+    injector = DriverFaultInjector(plan, system, shared)
+    injector.on_event(listen.StageSubmitted(0.0, 2, 0, "s", 1, (0,), ()))
+    assert system.sent == []  # its actor does not exist yet
+    injector.on_event(listen.TaskStart(0.0, 5, 2, 0, 0, 0, "exec-0", "ANY"))
+    [(path, reason)] = system.sent
+    assert path == "/user/sparklet/scheduler/task-scheduler/stage-2.0"
+    assert "when stage 2 attempt 0 was submitted (at its first task start" in reason
+    injector.on_event(listen.TaskStart(0.0, 6, 2, 0, 1, 0, "exec-0", "ANY"))
+    assert len(system.sent) == 1 and injector.fired == {0}
+    [fired] = shared.listener_bus.events(FaultInjected)
+    assert fired.where.endswith("Kill sent to /user/sparklet/scheduler/task-scheduler/stage-2.0")
