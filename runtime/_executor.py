@@ -429,6 +429,10 @@ class Executor(Actor):
         fired = await self.scheduler.ask(RegisterExecutor(self.executor_id, self.ref, socket.gethostname(), self._cores,
                                                           os.getpid(), self._memory), timeout=30)
         self._fired_faults |= set(fired)
+        # Registering again made the block manager master forget our blocks (as for a new
+        # executor): they are still here, so report them again.
+        for status in self.block_manager.statuses():
+            self._block_status_from_any_thread(status)
 
     @handler(CrashBlockManager)
     async def crash_block_manager(self, msg: CrashBlockManager) -> None:

@@ -104,3 +104,19 @@ def test_a_task_scheduler_crash_restarts_the_dag_scheduler_after_it_and_executor
         assert sorted(e.executor_id for e in sc.listener_events(ExecutorRegistered)) == ["exec-0"] * 2 + ["exec-1"] * 2
         assert sc.parallelize(range(10), 4).sum() == 45
         assert sorted(e["executor_id"] for e in sc.executors()) == ["exec-0", "exec-1"]
+
+
+def test_after_a_task_scheduler_crash_executors_report_their_cached_blocks_again():
+    with Context("inproc[2]", "ts-crash-cache", conf=QUIET, faults=crash("task-scheduler", at_stage_submitted=1)) as sc:
+        computed = sc.accumulator(0)
+
+        def square(x):
+            computed.add(1)
+            return x * x
+
+        squares = sc.parallelize(range(100), 4).map(square).cache()
+        assert squares.count() == 100
+        assert squares.sum() == sum(x * x for x in range(100))  # the task scheduler crashed as this was submitted
+        assert squares.sum() == sum(x * x for x in range(100))
+        assert computed.value == 100  # the cache was read throughout
+        assert sc.storage_status(squares).num_partitions_cached == 4  # re-registering did not lose the blocks
