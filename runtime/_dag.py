@@ -49,6 +49,8 @@ Failure and recovery.
   still completes a missing partition of a determinate stage (as in Spark); then the
   live task set is told not to run it (``MarkPartitionCompleted``). Accumulator updates
   are merged for the first success of each (stage, partition) only.
+* A crash of the actor around this core loses nothing a job needs: a new core takes the
+  jobs over from the job manager's records and the tracker's map outputs (``_dag_recovery.py``).
 * An indeterminate map stage re-running a partition whose output was lost would change
   data that downstream stages may have read: all of it re-runs, every map stage
   downstream of it in an active job re-runs in full, and a job whose result stage has
@@ -560,12 +562,8 @@ class DAGSchedulerCore:
             self._note(f"task set {ev.stage_id}.{ev.stage_attempt} failed after its stage went: {ev.reason}")
             return
         exception = ev.exception if ev.exception is not None else stage.last_task_exception
-        lost = recovery.explain_unrecoverable(stage, stage.last_failed_partition, exception)
-        if lost is not None:  # say which partition cannot be rebuilt and why, not just what the task raised
-            exception, reason = lost, f"{lost}. {ev.reason}"
-        else:
-            reason = ev.reason
-        self._abort_stage(stage, reason, exception)
+        lost = recovery.explain_unrecoverable(stage, stage.last_failed_partition, exception)  # beyond recovery?
+        self._abort_stage(stage, ev.reason if lost is None else f"{lost}. {ev.reason}", exception if lost is None else lost)
 
     # -- executors -------------------------------------------------------------------------------------
     def _on_executor_added(self, ev: ExecutorAdded) -> None:
@@ -579,13 +577,6 @@ class DAGSchedulerCore:
             del self.lost_executors[next(iter(self.lost_executors))]
         removed = self.map_outputs.remove_outputs_on_executor(ev.executor_id)
         self._note(f"executor {ev.executor_id} lost ({ev.reason}): unregistered map outputs {removed}")
-
-    def adopt_map_outputs(self, registry: MapOutputRegistry) -> None:
-        """Start from ``registry`` (a restarted scheduler's copy of the tracker's), before any job."""
-        if self.graph.stage_id_to_stage or self.job_id_to_job:
-            raise SparkletInternalError("adopt_map_outputs with stages registered. Please report it.")
-        registry.journal, self.map_outputs.journal = self.map_outputs.journal, None
-        self.map_outputs = self.graph.map_outputs = registry
 
     # -- checking -----------------------------------------------------------------------------------------
     def statistics(self) -> dict[str, int]:

@@ -20,7 +20,7 @@ from typing import Any
 from sparklet.actors import Actor, ActorRef, Local, handler
 from sparklet.runtime import _listener as listen
 from sparklet.runtime._dag import DAGSchedulerCore
-from sparklet.runtime._dag_recovery import export_jobs
+from sparklet.runtime._dag_recovery import adopt_map_outputs, export_jobs
 from sparklet.runtime._messages import (
     ExportJobs, JobRecordUpdates, ListExecutors, LoadMapOutputs, RecoverJobs, SchedulerActions, SchedulerEvent, SnapshotMapOutputs,
     SyncMapOutputs, UpdateMapOutputs,
@@ -149,7 +149,7 @@ class DAGScheduler(Actor):
         found = []
         try:
             registry = (await self._tracker.ask(SnapshotMapOutputs(), timeout=RECOVERY_ASK_TIMEOUT)).value
-            self.core.adopt_map_outputs(registry)
+            adopt_map_outputs(self.core, registry)
             self._shared.map_outputs = registry
             stats = registry.statistics()
             found.append(f"{stats['outputs']} map outputs of {stats['shuffles']} shuffles (epoch {stats['epoch']}) "

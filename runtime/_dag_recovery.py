@@ -4,7 +4,7 @@ A DAG scheduler that crashes loses its stages, attempts and pending partitions. 
 needs to carry on is kept elsewhere (see ``docs/recovery.md``): the job registry (each
 running job's RDD, function, partitions, properties and the results received so far) in
 the job manager, and the map outputs in the map output tracker. The restarted actor
-loads the tracker's copy of the map outputs (:meth:`DAGSchedulerCore.adopt_map_outputs`),
+loads the tracker's copy of the map outputs (:func:`adopt_map_outputs`),
 continues stage ids above every id its previous incarnation used (so a late result of an
 old task set never lands on a new stage), and hands each recorded job to the core as
 :class:`JobRecovered`. The core rebuilds the job's stages from its RDD, marks the results
@@ -28,19 +28,29 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sparklet.actors import SparkletInternalError
 from sparklet.rdd._base import NarrowDependency
+from sparklet.runtime._sched_mapoutputs import MapOutputRegistry
 from sparklet.runtime._sched_events import JobEndedInfo, JobFailed, JobRecovered, JobRecoveredInfo, JobSucceeded
 from sparklet.runtime._stages import Job, JobState, ShuffleMapStage, Stage
 
 if TYPE_CHECKING:
     from sparklet.runtime._dag import DAGSchedulerCore
 
-__all__ = ["recover_job", "take_rerun_reason", "export_jobs", "explain_unrecoverable", "PartitionUnrecoverableError"]
+__all__ = ["adopt_map_outputs", "recover_job", "take_rerun_reason", "export_jobs", "explain_unrecoverable", "PartitionUnrecoverableError"]
 
 
 class PartitionUnrecoverableError(RuntimeError):
     """A partition was lost and cannot be rebuilt: its lineage was truncated (by a
     checkpoint) and what replaced it is gone. Names the RDD, the partition and why."""
+
+
+def adopt_map_outputs(core: "DAGSchedulerCore", registry: MapOutputRegistry) -> None:
+    """Start ``core`` from ``registry`` (a restarted scheduler's copy of the tracker's), before any job."""
+    if core.graph.stage_id_to_stage or core.job_id_to_job:
+        raise SparkletInternalError("adopt_map_outputs with stages registered. Please report it.")
+    registry.journal, core.map_outputs.journal = core.map_outputs.journal, None
+    core.map_outputs = core.graph.map_outputs = registry
 
 
 def recover_job(core: "DAGSchedulerCore", ev: JobRecovered) -> None:

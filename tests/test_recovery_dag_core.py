@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from sparklet.runtime._dag_recovery import export_jobs
+from sparklet.runtime._dag_recovery import adopt_map_outputs, export_jobs
 from sparklet.runtime._sched_events import (
     JobEndedInfo, JobRecovered, JobRecoveredInfo, JobSucceeded, MapStatus, MergeAccumulators, StageSubmittedInfo,
     SubmitTasks,
@@ -54,7 +54,7 @@ def run_map_stage_then_crash(ctx, h, rdd, done_maps):
     for p in done_maps:
         h.succeed(map_set, p, accum=(b"acc",))
     fresh = DagHarness()
-    fresh.dag.adopt_map_outputs(h.dag.map_outputs.snapshot())
+    adopt_map_outputs(fresh.dag, h.dag.map_outputs.snapshot())
     fresh.dag.graph.next_stage_id = h.dag.graph.next_stage_id
     return job_id, fresh
 
