@@ -26,8 +26,8 @@ from typing import Any
 from sparklet.actors import Actor, ActorRef, DeferredReply, Local, handler
 from sparklet.runtime import _listener as listen
 from sparklet.runtime._messages import (
-    AwaitJob, CancelAllJobs, CancelJob, CancelJobGroup, ExportJobs, JobRecordUpdates, RecoverJobs, SchedulerActions,
-    SchedulerEvent, SubmitJob,
+    AwaitJob, CancelAllJobs, CancelJob, CancelJobGroup, ExportJobs, JobRecordUpdates, RecoverJobs, RunningJobsConfirmed,
+    SchedulerActions, SchedulerEvent, SubmitJob,
 )
 from sparklet.runtime._sched_events import (
     JOB_GROUP_PROPERTY, AllJobsCancelled, JobCancelled, JobFailed, JobGroupCancelled, JobSubmitted, JobSucceeded,
@@ -67,6 +67,9 @@ class JobManager(Actor):
         self._next_stage_id = 0
         # Outcomes of recovered jobs whose caller has not asked again yet (bounded, oldest first).
         self._unclaimed: collections.OrderedDict[int, Any] = collections.OrderedDict()
+        # Jobs a caller waits for that the rebuilt registry did not list: their outcome may be
+        # on its way (the job ended just before the registry was rebuilt), or they are lost.
+        self._unconfirmed: set[int] = set()
 
     def pre_start(self) -> None:
         self.dag: ActorRef = self.context.system.ref_for(None, self._dag_path)
@@ -113,8 +116,25 @@ class JobManager(Actor):
         elif msg.job_id in self._waiting:
             self._waiting[msg.job_id] = (reply, self._waiting[msg.job_id][1])
         else:
-            reply.set_exception(JobFailedError(
-                f"job {msg.job_id} was lost: the job manager restarted and the DAG scheduler does not know it"))
+            # Ask the DAG scheduler which jobs run now; its answer comes back as a message to
+            # ourselves, so it is handled after any outcome the scheduler sent before answering.
+            self._waiting[msg.job_id] = (reply, {})
+            self._unconfirmed.add(msg.job_id)
+            me = self.context.self_ref
+            asked = self.dag.ask_nowait(ExportJobs(), timeout=RECOVERY_ASK_TIMEOUT)
+            asked.add_done_callback(lambda f: me.tell(RunningJobsConfirmed(
+                None if f.cancelled() or f.exception() is not None else tuple(r["job_id"] for r in f.result().value[1]))))
+
+    @handler(RunningJobsConfirmed)
+    def confirmed(self, msg: RunningJobsConfirmed) -> None:
+        for job_id in sorted(self._unconfirmed):
+            if msg.job_ids is not None and job_id in msg.job_ids:
+                continue  # still running: its outcome will come
+            self._unconfirmed.discard(job_id)
+            entry = self._waiting.pop(job_id, None)
+            if entry is not None and entry[0] is not None:
+                entry[0].set_exception(JobFailedError(
+                    f"job {job_id} was lost: the job manager restarted and the DAG scheduler does not know it"))
 
     @handler(CancelJob)
     def cancel(self, msg: CancelJob) -> None:
@@ -134,15 +154,21 @@ class JobManager(Actor):
         for action in msg.actions.value:
             entry = self._waiting.pop(action.job_id, None)
             self._records.pop(action.job_id, None)
+            self._unconfirmed.discard(action.job_id)
             if entry is None:
+                if self.context.restart_count:  # it ended as we restarted: its caller asks again soon
+                    self._keep_unclaimed(action)
                 continue
             reply, _ = entry
             if reply is None:  # recovered after a restart; its caller has not asked again yet
-                self._unclaimed[action.job_id] = action
-                while len(self._unclaimed) > UNCLAIMED_KEPT:
-                    self._unclaimed.popitem(last=False)
+                self._keep_unclaimed(action)
             else:
                 _answer(reply, action)
+
+    def _keep_unclaimed(self, action: Any) -> None:
+        self._unclaimed[action.job_id] = action
+        while len(self._unclaimed) > UNCLAIMED_KEPT:
+            self._unclaimed.popitem(last=False)
 
     # -- the job registry -----------------------------------------------------------------------
     @handler(JobRecordUpdates)

@@ -338,3 +338,11 @@ class AwaitJob:
     """Asked of a restarted job manager by a caller whose wait was cut by the restart."""
 
     job_id: int
+
+
+@message(tag="sparklet.RunningJobsConfirmed")
+class RunningJobsConfirmed:
+    """The job manager's note to itself: the jobs the DAG scheduler runs now (None: it did
+    not answer). Parked waiters of other jobs whose outcome has not arrived are answered."""
+
+    job_ids: tuple | None

@@ -120,3 +120,13 @@ def test_after_a_task_scheduler_crash_executors_report_their_cached_blocks_again
         assert squares.sum() == sum(x * x for x in range(100))
         assert computed.value == 100  # the cache was read throughout
         assert sc.storage_status(squares).num_partitions_cached == 4  # re-registering did not lose the blocks
+
+
+@pytest.mark.parametrize("master", ["inproc[2]", "local[2]"])
+def test_a_job_manager_crash_as_the_job_ends_still_answers_the_caller(master):
+    # The job's outcome races the restart: it may reach the job manager before or after
+    # the caller asks again, and the rebuilt registry no longer lists the job.
+    with Context(master, "jobs-crash-end", conf=QUIET, faults=crash("job-manager", stage=0, after_task_ends=4)) as sc:
+        assert sc.parallelize(range(40), 4).map(lambda x: x * 3).sum() == 3 * sum(range(40))
+        assert len(sc.listener_events(ActorRecovered)) == 1
+        assert sc.parallelize(range(4), 2).count() == 4
