@@ -35,19 +35,21 @@ import re
 import threading
 import time
 import uuid
+import weakref
 from typing import Any, Callable, Coroutine, Iterator, Sequence
 
 from sparklet.actors import ActorSystem, Local, SimulatedLoop, simenv
 from sparklet.rdd._base import ActionInLoopError, RDDBase, TaskContext
 from sparklet.runtime._conf import Conf
 from sparklet.runtime._faults import FaultPlan
+from sparklet.runtime._jobs import JobManagerRestarted
 from sparklet.runtime._driver import build_driver
 from sparklet.runtime._event_log import EventLogWriter
 from sparklet.runtime._observe import Observability
 from sparklet.runtime._msgfaults import install_in_driver as install_message_faults
 from sparklet.runtime._listener import FaultPlanRecorded, ListenerBus, SchedulerEvent
 from sparklet.runtime._messages import (
-    CancelAllJobs, CancelJob, CancelJobGroup, DestroyBroadcast, GetRddStorage, ListExecutors, PutBroadcast,
+    AwaitJob, CancelAllJobs, CancelJob, CancelJobGroup, DestroyBroadcast, GetRddStorage, ListExecutors, PutBroadcast,
     SubmitJob, UnpersistBroadcast, UnpersistRdd,
 )
 from sparklet.runtime._pickling import dumps_closure, loads
@@ -116,6 +118,9 @@ class ContextCore:
         self._shuffle_ids = itertools.count()
         self._job_ids = itertools.count()
         self._broadcast_ids = itertools.count()
+        # Live broadcasts by id, while the user (or a closure) holds them: their values are the
+        # source a restarted block manager master rebuilds its broadcast store from.
+        self._live_broadcasts: weakref.WeakValueDictionary[int, Broadcast] = weakref.WeakValueDictionary()
         self._persistent: dict[int, RDDBase] = {}
         self._user_pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="sparklet-driver-user")
         self._system: ActorSystem | None = None
@@ -347,11 +352,15 @@ class ContextCore:
             return []
         job_id = next(self._job_ids)
         reply = self._driver.jobs.ask_nowait(SubmitJob(job_id, Local(rdd), Local(func), parts, properties), timeout=1e9)
-        try:
-            outcome = await reply
-        except asyncio.CancelledError:
-            self._driver.jobs.tell(CancelJob(job_id, "the awaiting task was cancelled"))
-            raise
+        while True:
+            try:
+                outcome = await reply
+                break
+            except JobManagerRestarted:  # it rebuilt its registry: wait for the job there again
+                reply = self._driver.jobs.ask_nowait(AwaitJob(job_id), timeout=1e9)
+            except asyncio.CancelledError:
+                self._driver.jobs.tell(CancelJob(job_id, "the awaiting task was cancelled"))
+                raise
         results = await self._run_on_driver(lambda: [loads(data) for data in outcome.value])
         await self._checkpoint_after_job(rdd)
         return results
@@ -441,9 +450,17 @@ class ContextCore:
         data = dumps_closure(value, "the broadcast value")
         bid = next(self._broadcast_ids)
         self._on_loop(self._tell_when_ready, "blocks", PutBroadcast(bid, data))
-        return Broadcast(self, bid, value, self._release_broadcast)
+        broadcast = Broadcast(self, bid, value, self._release_broadcast)
+        self._live_broadcasts[bid] = broadcast
+        return broadcast
+
+    def _live_broadcast_values(self) -> dict[int, Any]:
+        """Each live broadcast's value (a restarted block manager master pickles them again)."""
+        return {bid: b._value for bid, b in list(self._live_broadcasts.items()) if not b._destroyed}
 
     def _release_broadcast(self, bid: int, destroy: bool, blocking: bool) -> None:
+        if destroy:
+            self._live_broadcasts.pop(bid, None)
         self._on_loop(self._tell_when_ready, "blocks", DestroyBroadcast(bid) if destroy else UnpersistBroadcast(bid))
 
     def _tell_when_ready(self, ref_name: str, message: Any) -> None:

@@ -49,6 +49,8 @@ Failure and recovery.
   still completes a missing partition of a determinate stage (as in Spark); then the
   live task set is told not to run it (``MarkPartitionCompleted``). Accumulator updates
   are merged for the first success of each (stage, partition) only.
+* A crash of the actor around this core loses nothing a job needs: a new core takes the
+  jobs over from the job manager's records and the tracker's map outputs (``_dag_recovery.py``).
 * An indeterminate map stage re-running a partition whose output was lost would change
   data that downstream stages may have read: all of it re-runs, every map stage
   downstream of it in an active job re-runs in full, and a job whose result stage has
@@ -85,10 +87,11 @@ from sparklet.actors import SparkletInternalError
 from sparklet.rdd._base import NarrowDependency, ShuffleDependency
 from sparklet.runtime._sched_events import (
     JOB_GROUP_PROPERTY, AllJobsCancelled, CancelTasks, ExecutorAdded, ExecutorLost, JobCancelled, JobEndedInfo,
-    JobFailed, JobGroupCancelled, JobStartedInfo, JobSubmitted, JobSucceeded, MarkPartitionCompleted,
-    MergeAccumulators, StageCompletedInfo, StageSubmittedInfo, SubmitTasks, TaskEnded, TaskSetFailed, TaskSetLost, TaskSpec,
-    executor_location,
+    JobFailed, JobGroupCancelled, JobRecovered, JobStartedInfo, JobSubmitted, JobSucceeded, MarkPartitionCompleted,
+    MergeAccumulators, StageCompletedInfo, StageSubmittedInfo, SubmitTasks, TaskEnded, TaskSetFailed, TaskSetLost,
+    TaskSpec, executor_location,
 )
+from sparklet.runtime import _dag_recovery as recovery
 from sparklet.runtime._sched_mapoutputs import MapOutputRegistry
 from sparklet.runtime._stages import Job, JobState, ResultStage, ShuffleMapStage, Stage, StageGraph, StageState
 
@@ -122,6 +125,8 @@ class DAGSchedulerCore:
         self.log: collections.deque[tuple[float, Any, str]] = collections.deque(maxlen=history)
         # Bounded transition histories of unregistered stages: (stage, final state, history).
         self.ended_stages: collections.deque[tuple[str, StageState, list]] = collections.deque(maxlen=64)
+        # Results accepted since the owner last drained it: (job id, output index, result) (None: not kept).
+        self.results_journal: list[tuple[int, int, Any]] | None = None
         self._actions: list = []
         self._cause: Any = None
         self._cache_locs: dict[int, dict[int, list[str]]] = {}
@@ -131,6 +136,7 @@ class DAGSchedulerCore:
             JobCancelled: self._on_job_cancelled, JobGroupCancelled: self._on_job_group_cancelled,
             AllJobsCancelled: self._on_all_jobs_cancelled, TaskSetFailed: self._on_task_set_failed,
             TaskSetLost: self._on_task_set_lost,
+            JobRecovered: lambda ev: recovery.recover_job(self, ev),
         }
 
     # -- the one entry point ---------------------------------------------------------------------
@@ -335,13 +341,15 @@ class DAGSchedulerCore:
             assert isinstance(stage, ResultStage)
             partitions = [stage.partitions[i] for i in stage.find_missing_partitions()]
             binary_func = stage.func
+        reason = recovery.take_rerun_reason(self, stage)
         attempt = stage.new_attempt()
         self.waiting_stages.pop(stage.id, None)
         self._move(stage, StageState.RUNNING, f"attempt {attempt}: {len(partitions)} tasks")
         self.running_stages[stage.id] = stage
         stage.pending_partitions = set(partitions)
         self._emit(StageSubmittedInfo, stage.id, attempt, stage.name, len(partitions), tuple(partitions),
-                   tuple(p.id for p in stage.parents), tuple(sorted(stage.job_ids)), self._clock())
+                   tuple(p.id for p in stage.parents), tuple(sorted(stage.job_ids)), self._clock(), reason,
+                   getattr(stage, "shuffle_id", None), stage.rdd.id)
         try:
             tasks = tuple(TaskSpec(p, i, self._preferred_locations(stage.rdd, p)) for i, p in enumerate(partitions))
         except Exception as e:
@@ -369,6 +377,7 @@ class DAGSchedulerCore:
     def _after_map_stage_finished(self, stage: Stage) -> None:
         if isinstance(stage, ShuffleMapStage) and not stage.is_available:
             self._note(f"{stage} finished with outputs missing {stage.find_missing_partitions()}: resubmitting")
+            stage.rerun_reason = f"map outputs {stage.find_missing_partitions()} were lost while the stage ran"
             self._submit_stage(stage)
         else:
             self._submit_waiting_child_stages(stage)
@@ -427,6 +436,7 @@ class DAGSchedulerCore:
                 continue
             if isinstance(s, ShuffleMapStage):
                 self.map_outputs.unregister_all_map_outputs(s.shuffle_id)
+                s.rerun_reason = f"indeterminate {stage} re-runs in full, so everything downstream does"
             elif isinstance(s, ResultStage) and s.active_job is not None and s.active_job.num_finished:
                 job = s.active_job
                 self._abort_stage(s, (
@@ -452,12 +462,14 @@ class DAGSchedulerCore:
             self._fetch_failed(stage, ev)
         else:  # failed, killed, executor_lost: the task scheduler retries or gives up
             if ev.status == "failed":
-                stage.last_task_exception = ev.result
+                stage.last_task_exception, stage.last_failed_partition = ev.result, ev.partition
             self._note(f"task {ev.task_id} ({stage} partition {ev.partition}) {ev.status}: {ev.reason}")
 
     def _merge_accumulators(self, stage: Stage, ev: TaskEnded, job_id: int) -> None:
         if ev.partition in stage.accumulated_partitions:
             return
+        if isinstance(stage, ShuffleMapStage) and not self.map_outputs.mark_accumulated(stage.shuffle_id, ev.partition):
+            return  # merged by an earlier stage of this shuffle (a re-run after a restart or a loss)
         stage.accumulated_partitions.add(ev.partition)
         if ev.accum_updates:
             self._emit(MergeAccumulators, job_id, tuple(ev.accum_updates), stage.id, ev.partition)
@@ -479,6 +491,8 @@ class DAGSchedulerCore:
         job.finished[out] = True
         job.results[out] = ev.result
         job.num_finished += 1
+        if self.results_journal is not None:  # the job manager's record of the job (see _dag_recovery)
+            self.results_journal.append((job.job_id, out, ev.result))
         stage.pending_partitions.discard(ev.partition)
         self._merge_accumulators(stage, ev, job.job_id)
         if job.num_finished < job.num_partitions:
@@ -521,6 +535,9 @@ class DAGSchedulerCore:
         stage.failed_attempt_ids.add(ev.stage_attempt)
         if first:
             stage.fetch_failures.append((ev.stage_attempt, message))
+        stage.rerun_reason = f"fetch failure: {message}"
+        if map_stage is not None:
+            map_stage.rerun_reason = f"map outputs lost: {message}"
         if stage.id in self.running_stages:
             self._mark_stage_finished(stage, error=message)
         if map_id is not None:
@@ -546,7 +563,8 @@ class DAGSchedulerCore:
             self._note(f"task set {ev.stage_id}.{ev.stage_attempt} failed after its stage went: {ev.reason}")
             return
         exception = ev.exception if ev.exception is not None else stage.last_task_exception
-        self._abort_stage(stage, ev.reason, exception)
+        lost = recovery.explain_unrecoverable(stage, stage.last_failed_partition, exception)  # beyond recovery?
+        self._abort_stage(stage, ev.reason if lost is None else f"{lost}. {ev.reason}", exception if lost is None else lost)
 
     def _on_task_set_lost(self, ev: TaskSetLost) -> None:
         """The current attempt's task set crashed (its actor failed; its running tasks were

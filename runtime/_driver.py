@@ -4,17 +4,27 @@
 
     /user/sparklet                       Supervisor one_for_one
     ├── block-manager-master             block locations, broadcasts
-    ├── map-output-tracker               where shuffle map outputs are, for executors
-    ├── scheduler                        Supervisor one_for_all: the two schedulers share
-    │   ├── dag-scheduler                running stages and tasks, so they restart together
-    │   └── task-scheduler
-    ├── job-manager                      the job registry and the waiters (kept apart so a
-    │                                    restarted scheduler does not lose who is waiting)
+    ├── map-output-tracker               where shuffle map outputs are (authoritative)
+    ├── scheduler                        Supervisor rest_for_one
+    │   ├── task-scheduler               executors' registry, heartbeats, task sets
+    │   └── dag-scheduler                jobs, stages, attempts (a replica of the map outputs)
+    ├── job-manager                      the job registry and the waiters
     └── executors                        Supervisor one_for_one, with backoff
         ├── exec-0                       ProcessActor(Executor) under local[N]: a restart
         └── exec-1 ...                   starts a new process; Executor under inproc[N]
 
 Children start in that order, so the schedulers exist before any executor registers.
+
+Why ``rest_for_one`` with the task scheduler first: a crashed DAG scheduler restarts
+alone. The task sets it submitted keep running meanwhile, executors stay registered, and
+the restarted DAG scheduler rebuilds its view from the job manager (running jobs, results
+received so far) and the map output tracker (map outputs), cancels its predecessor's task
+sets and resubmits only what is missing. A crashed task scheduler takes its task sets
+with it, so the DAG scheduler started after it restarts too and resubmits everything its
+jobs still miss. (``one_for_all``, the previous choice, restarted the task scheduler on a
+DAG crash too, killing running task sets for nothing.) State that must survive a crash is
+kept in two actors that fail independently, each rebuilding from the other; see
+``docs/recovery.md``.
 """
 
 from __future__ import annotations
@@ -25,7 +35,9 @@ from typing import Any, Callable
 
 from sparklet.actors import ActorRef, ProcessActor, Props
 from sparklet.runtime._driver_blocks import BlockManagerMaster
+from sparklet.runtime._driver_faults import DriverFaultInjector
 from sparklet.runtime._executor import Executor
+from sparklet.runtime._job_summary import JobSummaries
 from sparklet.runtime._jobs import JobManager
 from sparklet.runtime._map_outputs import MapOutputTracker
 from sparklet.runtime._messages import AwaitExecutors
@@ -59,8 +71,10 @@ class DriverShared:
         self.paths = PATHS
         self.recycle_silent_executors = ctx.kind == "local"  # executors in processes can be replaced
         self.block_locations: Callable[[int], dict[int, list[str]]] = lambda rdd_id: {}
-        self.map_outputs: Any = None  # the DAG core's MapOutputRegistry (set by the DAG scheduler)
+        self.map_outputs: Any = None  # the DAG core's replica of the map outputs (set by the DAG scheduler)
         self.executor_refs: dict[str, ActorRef] = {}  # kept by the task scheduler
+        self.live_broadcasts: Callable[[], dict[int, Any]] = ctx._live_broadcast_values
+        self.job_summaries: Any = None  # a JobSummaries (the DAG scheduler attaches one to each JobEnd)
 
     def map_output_epoch(self) -> int:
         return self.map_outputs.epoch if self.map_outputs is not None else 0
@@ -99,9 +113,9 @@ async def build_driver(ctx: Any) -> DriverHandles:
     system = ctx._system
     shared = DriverShared(ctx)
     n = ctx.executor_count
-    scheduler = Supervisor.props(SupervisorFlags("one_for_all", intensity=3, period=30), [
-        ChildSpec("dag-scheduler", Props.of(DAGScheduler, shared)),
+    scheduler = Supervisor.props(SupervisorFlags("rest_for_one", intensity=3, period=30), [
         ChildSpec("task-scheduler", Props.of(TaskScheduler, shared)),
+        ChildSpec("dag-scheduler", Props.of(DAGScheduler, shared)),
     ])
     executors = Supervisor.props(SupervisorFlags("one_for_one", intensity=3 * n, period=60),
                                  [_executor_spec(ctx, i) for i in range(n)])
@@ -109,9 +123,14 @@ async def build_driver(ctx: Any) -> DriverHandles:
         ChildSpec("block-manager-master", Props.of(BlockManagerMaster, shared)),
         ChildSpec("map-output-tracker", Props.of(MapOutputTracker, shared)),
         ChildSpec("scheduler", scheduler, type="supervisor"),
-        ChildSpec("job-manager", Props.of(JobManager, PATHS["dag"])),
+        ChildSpec("job-manager", Props.of(JobManager, PATHS["dag"], ctx.listener_bus)),
         ChildSpec("executors", executors, type="supervisor", shutdown=30.0),
     ])
+    shared.job_summaries = JobSummaries()
+    ctx.listener_bus.add_internal(shared.job_summaries.on_event)
+    injector = DriverFaultInjector(ctx.fault_plan, system, shared)
+    if injector:
+        ctx.listener_bus.add_internal(injector.on_event)
     root_ref = await system.spawn(root, "sparklet", shutdown=60.0)
     handles = DriverHandles(root_ref, *(system.ref_for(None, PATHS[k]) for k in ("jobs", "dag", "tasks", "blocks")))
     await handles.tasks.ask(AwaitExecutors(n), timeout=ctx.conf["executor.startupTimeout"])

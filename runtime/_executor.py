@@ -44,8 +44,8 @@ from sparklet.rdd import StorageLevel, TaskContext
 from sparklet.runtime._blocks import BlockManager, BlockStatus
 from sparklet.runtime._messages import (
     BlockStatusUpdated, DropStageBinary, FetchSegments, GetBroadcast, GetExecutorInfo, GetPeers, Heartbeat,
-    CrashExecutor, FaultFired, InterruptTask, PutBlock, RegisterExecutor, RemoveBroadcast, RemoveRdd, RunTask,
-    SendHeartbeat, StageBinary, StatusUpdate,
+    CrashBlockManager, CrashExecutor, FaultFired, InterruptTask, PutBlock, RegisterExecutor, RemoveBroadcast, RemoveRdd,
+    ReRegisterExecutor, ReportBlocks, RunTask, SendHeartbeat, StageBinary, StatusUpdate,
 )
 from sparklet.runtime._pickling import describe_error, dumps_data, loads
 from sparklet.runtime._faults import Fault, FaultPlan, InjectedFault
@@ -359,8 +359,6 @@ class Executor(Actor):
         with self._running_lock:
             slot = self._running.get(msg.task_id)
         killed = slot is None or slot[0] is _KILLED_BEFORE_START or (slot[1] is not None and slot[1].killed)
-        if killed and not future.cancelled():
-            future.exception()  # a killed task's TaskKilled is its outcome, not an unretrieved error
         self._completed += 1
         exc = None if future.cancelled() else future.exception()  # retrieved even when killed: no stray log
         if future.cancelled() or killed:
@@ -447,6 +445,45 @@ class Executor(Actor):
         with self._running_lock:
             running = tuple(self._running)
         self.scheduler.tell(Heartbeat(self.executor_id, running, self._highest_task_id, {"completed_tasks": self._completed}))
+
+    # -- recovery (docs/recovery.md) -----------------------------------------------------------------
+    @handler(ReportBlocks)
+    def report_blocks(self, msg: ReportBlocks) -> tuple:
+        """Re-register with a restarted block manager master: who we are and every block we hold."""
+        return (socket.gethostname(), self._memory,
+                tuple((s.block_id, s.storage, s.memory_size, s.disk_size) for s in self.block_manager.statuses()))
+
+    @handler(ReRegisterExecutor)
+    async def re_register(self, msg: ReRegisterExecutor) -> None:
+        """The task scheduler restarted: its predecessor's tasks are nobody's now, so stop
+        them, and register with the new one."""
+        with self._running_lock:
+            running = list(self._running)
+        for task_id in running:
+            self._interrupt(task_id)
+        fired = await self.scheduler.ask(RegisterExecutor(self.executor_id, self.ref, socket.gethostname(), self._cores,
+                                                          os.getpid(), self._memory), timeout=30)
+        self._fired_faults |= set(fired)
+        # Registering again made the block manager master forget our blocks (as for a new
+        # executor): they are still here, so report them again.
+        for status in self.block_manager.statuses():
+            self._block_status_from_any_thread(status)
+
+    @handler(CrashBlockManager)
+    async def crash_block_manager(self, msg: CrashBlockManager) -> None:
+        """The block manager failed (a planned crash): replace it, as a supervisor would. Its
+        blocks, in memory and on disk, are gone with it; the master is told each is gone, and
+        they are recomputed from lineage when next needed. Tasks still holding the old one
+        miss its reads and do not store (it is closed)."""
+        crashed = self.block_manager
+        lost = crashed.statuses()
+        await self._loop.run_in_executor(self._io, crashed.close)
+        self.block_manager = BlockManager(self.executor_id, memory_bytes=self._memory, directory=self._directory,
+                                          on_block_status=self._block_status_from_any_thread,
+                                          replicate=self._replicate_from_task_thread)
+        self.env.block_manager = self.block_manager
+        for status in lost:
+            self._block_status_from_any_thread(BlockStatus(status.block_id, self.executor_id, "none"))
 
     @handler(GetExecutorInfo)
     def info(self, msg: GetExecutorInfo) -> dict:

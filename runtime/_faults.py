@@ -20,6 +20,9 @@ Kinds:
 ``lose_block``         a cached block (``block``, e.g. ``rdd_3_0``) vanishes
 ``lose_shuffle_output``  a map output (``shuffle``, ``map_id``) vanishes from disk right
                        after it is first written (once: its re-run survives)
+``crash_actor``        the driver crashes a runtime actor (``actor``, one of
+                       :data:`ACTOR_ROLES`) by sending it ``Kill``: its supervisor
+                       restarts it and it rebuilds its state (see ``docs/recovery.md``)
 =====================  ==============================================================
 
 Message and link faults (``drop_message``, ``delay_message``, ``duplicate_message``,
@@ -33,6 +36,13 @@ Executor faults and ``lose_block`` fire once per executor (a replacement process
 fire them again) on ``executor`` (``None``: any) at ``before_task=N``
 (before its Nth task starts, counting from 1), ``after_task=N`` (after its Nth task
 ended) or ``after_stage_outputs=S`` (after it wrote a map output of stage S).
+
+``crash_actor`` faults are injected by the driver (:mod:`sparklet.runtime._driver_faults`),
+once each, at a point of the scheduler's own story: ``after_task_ends=N`` (right after the
+Nth ``TaskEnd`` of stage ``stage``, or of any stage when ``stage`` is None) or
+``at_stage_submitted=S`` (when attempt ``attempt`` of stage S is submitted; None: any
+attempt). ``task-set-manager`` is addressed by ``stage`` and ``attempt`` (its actor is
+``.../task-scheduler/stage-<stage>.<attempt>``); ``block-manager`` by ``executor``.
 """
 
 from __future__ import annotations
@@ -41,11 +51,16 @@ import dataclasses
 import hashlib
 from typing import Any, Iterable
 
-__all__ = ["Fault", "FaultPlan", "InjectedFault", "TASK_KINDS", "EXECUTOR_KINDS", "MESSAGE_KINDS", "LINK_KINDS"]
+__all__ = ["Fault", "FaultPlan", "InjectedFault", "TASK_KINDS", "EXECUTOR_KINDS", "DRIVER_KINDS", "ACTOR_ROLES",
+           "MESSAGE_KINDS", "LINK_KINDS"]
 
 TASK_KINDS = frozenset({"raise", "hang", "slow"})
 STATUS_KINDS = frozenset({"drop_status"})
 EXECUTOR_KINDS = frozenset({"kill_executor", "silence_executor", "lose_block", "lose_shuffle_output"})
+DRIVER_KINDS = frozenset({"crash_actor"})
+# The runtime actors a crash_actor fault can crash, by role.
+ACTOR_ROLES = ("dag-scheduler", "task-scheduler", "task-set-manager", "block-manager-master", "map-output-tracker",
+               "job-manager", "block-manager")
 
 # -- message and link faults (applied by runtime/_msgfaults.py) ----------------------------------------
 MESSAGE_KINDS = frozenset({"drop_message", "delay_message", "duplicate_message", "reorder_messages"})
@@ -120,12 +135,16 @@ class Fault:
     recipient: str | None = None
     nth: int | None = None
     count: int | None = None
+    # driver faults (crash_actor)
+    actor: str | None = None
+    after_task_ends: int | None = None
+    at_stage_submitted: int | None = None
 
     def __post_init__(self) -> None:
         def bad(field: str, why: str) -> None:
             raise ValueError(f"Fault({self.kind!r}): {field}={getattr(self, field)!r} {why}")
 
-        known = TASK_KINDS | STATUS_KINDS | EXECUTOR_KINDS | MESSAGE_KINDS | LINK_KINDS
+        known = TASK_KINDS | STATUS_KINDS | EXECUTOR_KINDS | DRIVER_KINDS | MESSAGE_KINDS | LINK_KINDS
         if self.kind not in known:
             raise ValueError(f"unknown fault kind {self.kind!r}; known: {', '.join(sorted(known))}")
         if not 0.0 <= self.probability <= 1.0:
@@ -136,6 +155,14 @@ class Fault:
         if self.kind in ("hang", "slow") and self.seconds <= 0:
             bad("seconds", f"must be positive for a {self.kind} fault")
         points = [p for p in ("before_task", "after_task", "after_stage_outputs") if getattr(self, p) is not None]
+        driver_points = [p for p in ("after_task_ends", "at_stage_submitted") if getattr(self, p) is not None]
+        if self.kind in DRIVER_KINDS:
+            self._check_crash_actor(bad, points, driver_points)
+            return
+        if self.actor is not None:
+            bad("actor", "applies to crash_actor faults only")
+        if driver_points:
+            bad(driver_points[0], "applies to crash_actor faults only")
         if self.kind == "lose_shuffle_output":
             if points:
                 bad(points[0], "does not apply: a lost shuffle output vanishes right after it is first written")
@@ -152,6 +179,24 @@ class Fault:
             bad("block", "must name the block to lose, e.g. 'rdd_3_0'")
         if self.kind == "lose_shuffle_output" and (self.shuffle is None or self.map_id is None):
             bad("shuffle", "and map_id must name the map output to lose")
+
+    def _check_crash_actor(self, bad: Any, points: list[str], driver_points: list[str]) -> None:
+        if self.actor not in ACTOR_ROLES:
+            bad("actor", f"must name the actor to crash, one of {', '.join(ACTOR_ROLES)}")
+        if points:
+            bad(points[0], "applies to executor faults; a crash_actor fault fires at after_task_ends=N or "
+                           "at_stage_submitted=S")
+        if len(driver_points) != 1:
+            raise ValueError(f"Fault('crash_actor') needs exactly one of after_task_ends, at_stage_submitted; "
+                             f"got {driver_points or 'none'}")
+        if self.after_task_ends is not None and self.after_task_ends < 1:
+            bad("after_task_ends", "counts task ends from 1")
+        if self.actor == "block-manager" and not self.executor:
+            bad("executor", "must name the executor whose block manager crashes, e.g. 'exec-0'")
+        if self.actor == "task-set-manager" and self.stage is None and self.at_stage_submitted is None:
+            bad("stage", "must name the stage whose task set manager crashes")
+        if self.actor == "task-set-manager" and self.attempt is None:
+            bad("attempt", "must name the stage attempt whose task set manager crashes")
 
     def describe(self) -> str:
         fields = {k: v for k, v in dataclasses.asdict(self).items()
@@ -206,6 +251,14 @@ class FaultPlan:
                 found.append((index, fault))
         return found
 
+    def driver_faults(self) -> list[tuple[int, Fault]]:
+        """The faults the driver injects (``crash_actor``), with their index in the plan."""
+        return [(index, fault) for index, fault in enumerate(self.faults) if fault.kind in DRIVER_KINDS]
+
+    def fires(self, index: int, where: tuple) -> bool:
+        """Whether fault ``index`` fires at ``where`` (its probability, decided by a hash)."""
+        return self._fires(index, where)
+
     def lost_outputs(self, shuffle_id: int, map_id: int) -> list[tuple[int, Fault]]:
         """``lose_shuffle_output`` faults for this map output (they fire once, when it is
         first written)."""
@@ -217,10 +270,6 @@ class FaultPlan:
     def message_faults(self) -> list[tuple[int, Fault]]:
         """The message and link faults, with their index in the plan (applied by an interposer)."""
         return [(index, fault) for index, fault in enumerate(self.faults) if fault.kind in MESSAGE_KINDS | LINK_KINDS]
-
-    def fires(self, index: int, where: tuple) -> bool:
-        """Whether fault ``index`` fires at ``where`` (its probability, decided by hash)."""
-        return self._fires(index, where)
 
     def describe(self) -> list[str]:
         return [fault.describe() for fault in self.faults]

@@ -24,6 +24,7 @@ from sparklet.actors import simenv
 __all__ = [
     "SchedulerEvent", "JobStart", "JobEnd", "StageSubmitted", "StageCompleted", "TaskStart", "TaskEnd",
     "ExecutorRegistered", "ExecutorRemoved", "FaultInjected", "FaultPlanRecorded", "ListenerBus",
+    "ActorRecovered", "JobRecovered",
 ]
 
 log = logging.getLogger("sparklet.listener")
@@ -46,6 +47,7 @@ class JobEnd(SchedulerEvent):
     job_id: int
     status: str  # "succeeded" | "failed" | "cancelled"
     error: str | None = None
+    summary: Any = None  # a JobSummary: tasks run more than once, stages resubmitted and why
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +58,9 @@ class StageSubmitted(SchedulerEvent):
     num_tasks: int
     partitions: tuple[int, ...]
     parent_ids: tuple[int, ...]
+    reason: str | None = None  # why this attempt re-runs work (fetch failure, lost outputs, restart); None: first run
+    shuffle_id: int | None = None  # a map stage's shuffle
+    rdd_id: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +109,30 @@ class FaultInjected(SchedulerEvent):
     index: int  # into the plan's faults
     fault: str
     where: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ActorRecovered(SchedulerEvent):
+    """A driver actor crashed, its supervisor restarted it, and it rebuilt its state."""
+
+    actor: str  # its path
+    supervisor: str  # the path of the supervisor that restarted it
+    restarts: int
+    reason: str  # why it crashed
+    rebuilt: str  # what it rebuilt its state from, and what it found
+
+
+@dataclasses.dataclass(frozen=True)
+class JobRecovered(SchedulerEvent):
+    """A restarted DAG scheduler took over a running job: the results it kept and the
+    work it recomputes (result partitions, and map outputs per shuffle)."""
+
+    job_id: int
+    stage_ids: tuple[int, ...]
+    results_kept: tuple[int, ...]
+    results_missing: tuple[int, ...]
+    missing_map_outputs: tuple[tuple[int, tuple[int, ...]], ...]
+    reason: str
 
 
 @dataclasses.dataclass(frozen=True)

@@ -106,6 +106,28 @@ class CrashExecutor:
     reason: str
 
 
+@message(tag="sparklet.CrashBlockManager")
+class CrashBlockManager:
+    """Make this executor's block manager fail (a planned ``crash_actor`` fault): the
+    executor replaces it, as a supervisor would, and reports what it lost."""
+
+    reason: str
+
+
+@message(tag="sparklet.ReportBlocks")
+class ReportBlocks:
+    """Asked of each executor by a restarted block manager master: ``(host, memory,
+    ((block id, storage, memory size, disk size), ...))``, its registration and blocks."""
+
+
+@message(tag="sparklet.ReRegisterExecutor")
+class ReRegisterExecutor:
+    """Told to each executor by a restarted task scheduler: register again (the tasks it
+    runs belong to the crashed scheduler's task sets: it interrupts them)."""
+
+    reason: str
+
+
 @message(tag="sparklet.GetExecutorInfo")
 class GetExecutorInfo:
     pass
@@ -263,3 +285,64 @@ class AwaitExecutors:
     """Answered once at least ``count`` executors are registered."""
 
     count: int
+
+
+# -- recovery: state kept twice, in actors that fail independently (see docs/recovery.md) ----------
+
+
+@message(tag="sparklet.UpdateMapOutputs")
+class UpdateMapOutputs:
+    """Changes the DAG scheduler made to its map output replica, in order, for the map
+    output tracker to replay (``ops``: a Local list of ``MapOutputRegistry`` journal entries)."""
+
+    ops: Local
+
+
+@message(tag="sparklet.SnapshotMapOutputs")
+class SnapshotMapOutputs:
+    """Asked of the map output tracker by a restarted DAG scheduler: a copy of its registry."""
+
+
+@message(tag="sparklet.SyncMapOutputs")
+class SyncMapOutputs:
+    """Told to the DAG scheduler by a restarted map output tracker: send me your replica
+    (it answers with ``LoadMapOutputs``, in order with its ``UpdateMapOutputs``)."""
+
+
+@message(tag="sparklet.LoadMapOutputs")
+class LoadMapOutputs:
+    registry: Local
+
+
+@message(tag="sparklet.JobRecordUpdates")
+class JobRecordUpdates:
+    """What the DAG scheduler tells the job manager to keep in its job registry: a Local
+    list of ``("result", job id, output index, result)``, ``("stages", job id, stage ids)``
+    and ``("next_stage_id", n)``."""
+
+    updates: Local
+
+
+@message(tag="sparklet.RecoverJobs")
+class RecoverJobs:
+    """Asked of the job manager by a restarted DAG scheduler: ``Local((next stage id, records))``."""
+
+
+@message(tag="sparklet.ExportJobs")
+class ExportJobs:
+    """Asked of the DAG scheduler by a restarted job manager: ``Local((next stage id, records))``."""
+
+
+@message(tag="sparklet.AwaitJob")
+class AwaitJob:
+    """Asked of a restarted job manager by a caller whose wait was cut by the restart."""
+
+    job_id: int
+
+
+@message(tag="sparklet.RunningJobsConfirmed")
+class RunningJobsConfirmed:
+    """The job manager's note to itself: the jobs the DAG scheduler runs now (None: it did
+    not answer). Parked waiters of other jobs whose outcome has not arrived are answered."""
+
+    job_ids: tuple | None

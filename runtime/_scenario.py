@@ -44,7 +44,7 @@ from typing import Any, Callable
 from sparklet.runtime._context_api import Context
 from sparklet.runtime._faults import Fault, FaultPlan
 from sparklet.runtime._listener import (
-    ExecutorRegistered, ExecutorRemoved, FaultInjected, JobEnd, StageSubmitted, TaskEnd,
+    ActorRecovered, ExecutorRegistered, ExecutorRemoved, FaultInjected, JobEnd, StageSubmitted, TaskEnd,
 )
 
 __all__ = ["Scenario", "ScenarioError", "ScenarioReport", "load_scenario", "run_scenario"]
@@ -131,6 +131,7 @@ class ScenarioReport:
     restarts: dict[str, int]
     recovery_seconds: float | None
     run_seconds: float
+    recoveries: list[str] = dataclasses.field(default_factory=list)
     # sim[N] only: the faulted run's actor events as (kind, actor, message type, trace id)
     trace: list[tuple] | None = None
 
@@ -148,6 +149,9 @@ class ScenarioReport:
         lines.append(f"tasks re-run: {self.tasks_rerun}")
         lines.append(f"stages resubmitted: {', '.join(self.stages_resubmitted) or 'none'}")
         lines.append("restarts: " + (", ".join(f"{a} x{n}" for a, n in sorted(self.restarts.items())) or "none"))
+        if self.recoveries:
+            lines.append("recoveries:")
+            lines += [f"  - {r}" for r in self.recoveries]
         recovery = f"{self.recovery_seconds:.2f}s" if self.recovery_seconds is not None else "n/a"
         lines.append(f"recovery time: {recovery} (first fault to the end of its job); run time {self.run_seconds:.2f}s")
         if self.trace is not None:
@@ -204,7 +208,15 @@ def run_scenario(scenario: Scenario) -> ScenarioReport:
         attempts: dict[tuple[int, int], int] = {}
         for end in sc.listener_events(TaskEnd):
             attempts[(end.stage_id, end.partition)] = attempts.get((end.stage_id, end.partition), 0) + 1
-        resubmitted = [f"{e.stage_id}.{e.attempt}" for e in sc.listener_events(StageSubmitted) if e.attempt > 0]
+        summaries = [e.summary for e in sc.listener_events(JobEnd) if e.summary is not None]
+        # Re-runs as the jobs' summaries count them (a task is its work, whatever stage id
+        # runs it: a restarted scheduler resubmits under new ids), or per stage id without.
+        tasks_rerun = (sum(s.extra_task_runs for s in summaries) if summaries
+                       else sum(n - 1 for n in attempts.values()))
+        resubmitted = [f"{e.stage_id}.{e.attempt}" for e in sc.listener_events(StageSubmitted)
+                       if e.attempt > 0 or e.reason is not None]
+        recoveries = [f"{e.actor} restarted by {e.supervisor}: rebuilt {e.rebuilt}"
+                      for e in sc.listener_events(ActorRecovered)]
         recovery = None
         if fired:
             ends = [e.time for e in sc.listener_events(JobEnd) if e.time >= fired[0].time]
@@ -222,4 +234,4 @@ def run_scenario(scenario: Scenario) -> ScenarioReport:
         verdict = (f"failed with {scenario.expect_error}, as expected" if passed else
                    f"expected {scenario.expect_error}, got " + (f"{type(error).__name__}: {error}" if error else "success"))
     return ScenarioReport(scenario, passed, verdict, [f"{f.fault} at {f.where}" for f in fired],
-                          sum(n - 1 for n in attempts.values()), resubmitted, restarts, recovery, run_seconds, trace)
+                          tasks_rerun, resubmitted, restarts, recovery, run_seconds, recoveries, trace)

@@ -34,10 +34,11 @@ __all__ = [
     "JOB_GROUP_PROPERTY", "TASK_END_STATUSES", "TaskLocality", "TaskSpec", "MapStatus", "executor_location", "parse_location",
     # events
     "JobSubmitted", "TaskEnded", "ExecutorAdded", "ExecutorLost", "JobCancelled", "JobGroupCancelled",
-    "AllJobsCancelled", "TaskSetFailed", "TaskSetLost", "DAG_EVENTS",
+    "AllJobsCancelled", "TaskSetFailed", "TaskSetLost", "JobRecovered", "DAG_EVENTS",
     # actions
     "SubmitTasks", "CancelTasks", "MarkPartitionCompleted", "JobSucceeded", "JobFailed", "MergeAccumulators",
     "StageSubmittedInfo", "StageCompletedInfo", "JobStartedInfo", "JobEndedInfo", "LaunchTask", "KillTask",
+    "JobRecoveredInfo",
 ]
 
 JOB_GROUP_PROPERTY = "spark.jobGroup.id"
@@ -197,8 +198,25 @@ class TaskSetLost:
     cause: int | None = _cause()
 
 
+@_frozen
+class JobRecovered:
+    """A restarted DAG scheduler takes over a job its previous incarnation was running,
+    from the job manager's record: ``results`` are the (output index, result) pairs that
+    had already arrived (their accumulator updates were merged then)."""
+
+    job_id: int
+    rdd: Any
+    func: Any
+    partitions: tuple[int, ...]
+    properties: dict
+    submitted_at: float
+    results: tuple[tuple[int, Any], ...]
+    reason: str = "the DAG scheduler restarted"
+    cause: int | None = _cause()
+
+
 DAG_EVENTS = (JobSubmitted, TaskEnded, ExecutorAdded, ExecutorLost, JobCancelled, JobGroupCancelled,
-              AllJobsCancelled, TaskSetFailed, TaskSetLost)
+              AllJobsCancelled, TaskSetFailed, TaskSetLost, JobRecovered)
 
 # -- actions of the DAG core ------------------------------------------------------------------------
 
@@ -279,6 +297,24 @@ class StageSubmittedInfo:
     partitions_to_run: tuple[int, ...]
     parent_ids: tuple[int, ...]
     job_ids: tuple[int, ...]
+    time: float
+    reason: str | None = None  # why this attempt runs, when it re-runs work (None: first run)
+    shuffle_id: int | None = None  # a map stage's shuffle
+    rdd_id: int | None = None
+    cause: int | None = _cause()
+
+
+@_frozen
+class JobRecoveredInfo:
+    """A job was recovered after a restart: which results were kept, which are recomputed,
+    and which map outputs of its shuffles were missing (to be recomputed)."""
+
+    job_id: int
+    stage_ids: tuple[int, ...]
+    results_kept: tuple[int, ...]
+    results_missing: tuple[int, ...]
+    missing_map_outputs: tuple[tuple[int, tuple[int, ...]], ...]  # (shuffle id, map partitions)
+    reason: str
     time: float
     cause: int | None = _cause()
 

@@ -4,9 +4,15 @@ What it owns: for every registered shuffle, one slot per map partition holding t
 :class:`MapStatus` of the output that is there now (or None), plus an epoch that grows
 whenever an output is lost, so that a reader can tell its cached view is stale.
 
-Owned by :class:`DAGSchedulerCore` for now, behind this small class so that it can move
-into its own actor (the shuffle issue's MapOutputTracker) without touching the DAG logic:
-the DAG only calls the methods below.
+Kept twice, as a replicated state machine: the authoritative copy lives in the
+``MapOutputTracker`` actor (which answers executors), and the DAG core keeps a replica it
+reads synchronously to decide which map tasks are missing. Every change the DAG makes is
+also appended to ``journal`` (when the owner set it to a list); the DAG actor sends the
+journal to the tracker after each event, which replays it with :meth:`apply`, so both
+copies go through the same changes in the same order. A restarted DAG starts from a
+:meth:`snapshot` of the tracker's copy; a restarted tracker loads the DAG's replica.
+The registry also remembers, per shuffle, the map partitions whose accumulator updates
+were merged, so a map task re-run after a restart does not count them twice.
 
 Invariants (checked by :meth:`validate_state`):
 * each shuffle has exactly ``num_maps`` slots; every status names an executor;
@@ -40,6 +46,37 @@ class MapOutputRegistry:
         self.ever_registered: dict[int, set[int]] = {}
         # Invariant: only grows; bumped whenever an output is lost.
         self.epoch = 0
+        # Invariant: shuffle -> map partitions whose accumulator updates were merged (once each).
+        self.accumulated: dict[int, set[int]] = {}
+        # Changes made since the owner last drained it, in order (None: not journalled).
+        self.journal: list[tuple] | None = None
+
+    def _log(self, *op: object) -> None:
+        if self.journal is not None:
+            self.journal.append(op)
+
+    def apply(self, op: tuple) -> None:
+        """Replay one journalled change (the tracker's copy follows the DAG's this way)."""
+        name, *args = op
+        getattr(self, name)(*args)
+
+    def snapshot(self) -> "MapOutputRegistry":
+        """An independent copy (without a journal)."""
+        copy = MapOutputRegistry()
+        copy.shuffle_id_to_statuses = {s: list(v) for s, v in self.shuffle_id_to_statuses.items()}
+        copy.ever_registered = {s: set(v) for s, v in self.ever_registered.items()}
+        copy.accumulated = {s: set(v) for s, v in self.accumulated.items()}
+        copy.epoch = self.epoch
+        return copy
+
+    def mark_accumulated(self, shuffle_id: int, map_index: int) -> bool:
+        """Record that ``map_index``'s accumulator updates were merged; False if they were already."""
+        done = self.accumulated.setdefault(shuffle_id, set())
+        if map_index in done:
+            return False
+        done.add(map_index)
+        self._log("mark_accumulated", shuffle_id, map_index)
+        return True
 
     # -- shuffles -------------------------------------------------------------------------------
     def register_shuffle(self, shuffle_id: int, num_maps: int) -> None:
@@ -47,6 +84,7 @@ class MapOutputRegistry:
             raise ValueError(f"shuffle {shuffle_id} is already registered")
         self.shuffle_id_to_statuses[shuffle_id] = [None] * num_maps
         self.ever_registered[shuffle_id] = set()
+        self._log("register_shuffle", shuffle_id, num_maps)
 
     def contains_shuffle(self, shuffle_id: int) -> bool:
         return shuffle_id in self.shuffle_id_to_statuses
@@ -55,6 +93,8 @@ class MapOutputRegistry:
         """Forget a shuffle entirely (its RDD was garbage collected)."""
         self.shuffle_id_to_statuses.pop(shuffle_id, None)
         self.ever_registered.pop(shuffle_id, None)
+        self.accumulated.pop(shuffle_id, None)
+        self._log("unregister_shuffle", shuffle_id)
 
     # -- outputs ------------------------------------------------------------------------------------
     def register_map_output(self, shuffle_id: int, map_index: int, status: MapStatus) -> None:
@@ -62,6 +102,7 @@ class MapOutputRegistry:
             raise TypeError(f"map output of shuffle {shuffle_id} map {map_index} must be a MapStatus, got {status!r}")
         self.shuffle_id_to_statuses[shuffle_id][map_index] = status
         self.ever_registered[shuffle_id].add(map_index)
+        self._log("register_map_output", shuffle_id, map_index, status)
 
     def unregister_map_output(self, shuffle_id: int, map_index: int, executor_id: str | None) -> bool:
         """Clear one output if it is (still) on ``executor_id`` (None: wherever it is)."""
@@ -73,6 +114,7 @@ class MapOutputRegistry:
             return False
         statuses[map_index] = None
         self.epoch += 1
+        self._log("unregister_map_output", shuffle_id, map_index, executor_id)
         return True
 
     def remove_outputs_on_executor(self, executor_id: str) -> list[tuple[int, int]]:
@@ -85,6 +127,7 @@ class MapOutputRegistry:
                     removed.append((shuffle_id, index))
         if removed:
             self.epoch += 1
+            self._log("remove_outputs_on_executor", executor_id)
         return removed
 
     def unregister_all_map_outputs(self, shuffle_id: int) -> None:
@@ -94,6 +137,7 @@ class MapOutputRegistry:
         self.shuffle_id_to_statuses[shuffle_id] = [None] * len(statuses)
         self.ever_registered[shuffle_id] = set()
         self.epoch += 1
+        self._log("unregister_all_map_outputs", shuffle_id)
 
     # -- queries ---------------------------------------------------------------------------------
     def num_available_outputs(self, shuffle_id: int) -> int:
@@ -117,6 +161,8 @@ class MapOutputRegistry:
         }
 
     def validate_state(self) -> None:
+        if not self.accumulated.keys() <= self.shuffle_id_to_statuses.keys():
+            raise SparkletInternalError("map outputs: accumulator records for unregistered shuffles. Please report it.")
         if self.shuffle_id_to_statuses.keys() != self.ever_registered.keys():
             raise SparkletInternalError("map outputs: shuffle registries disagree. Please report it.")
         for shuffle_id, statuses in self.shuffle_id_to_statuses.items():

@@ -111,8 +111,11 @@ class Stage(abc.ABC):
         self.fetch_failures: collections.deque[tuple[int, str]] = collections.deque(maxlen=HISTORY)
         # Invariant: partitions whose accumulator updates were merged (first success only).
         self.accumulated_partitions: set[int] = set()
-        # The exception of the last task that failed in user code (for the job's error).
+        # The exception of the last task that failed in user code (for the job's error), and its partition.
         self.last_task_exception: Any = None
+        self.last_failed_partition: int | None = None
+        # Why the next attempt re-runs work (a fetch failure, lost outputs, a restart); None: first run.
+        self.rerun_reason: str | None = None
 
     @property
     def state(self) -> StageState:

@@ -29,7 +29,7 @@ from sparklet.actors import (
 from sparklet.runtime import _listener as listen
 from sparklet.runtime._messages import (
     AwaitExecutors, DropStageBinary, ExecutorGone, ExpireDeadExecutors, FaultFired, Heartbeat, InterruptTask,
-    ListExecutors, RegisterExecutor, ReviveOffers, SchedulerActions, SchedulerEvent, StatusUpdate,
+    ListExecutors, ReRegisterExecutor, RegisterExecutor, ReviveOffers, SchedulerActions, SchedulerEvent, StatusUpdate,
 )
 from sparklet.runtime._sched_events import CancelTasks, LaunchTask, MarkPartitionCompleted, SubmitTasks, TaskSetLost
 from sparklet.runtime._task_set_actor import (
@@ -82,6 +82,21 @@ class TaskScheduler(Actor):
         self._dag: ActorRef = self.context.system.ref_for(None, self._shared.paths["dag"])
         self._blocks: ActorRef = self.context.system.ref_for(None, self._shared.paths["blocks"])
         self.timers.start_periodic("expire", ExpireDeadExecutors(), max(0.5, self._timeout / 4))
+
+    # -- recovery after a crash (added by the recovery work; see docs/recovery.md) ---------------
+    def post_restart(self, reason: BaseException) -> None:
+        self.pre_start()
+        # Task ids of this incarnation start above any an earlier one used: a late status
+        # update of a crashed incarnation's task can never be taken for one of ours.
+        self.core.next_task_id = (self.context.restart_count + 1) << 40
+        executors = dict(self._shared.executor_refs)
+        for ref in executors.values():
+            ref.tell(ReRegisterExecutor(f"the task scheduler restarted ({type(reason).__name__}: {reason})"))
+        self._shared.listener_bus.post(listen.ActorRecovered(
+            time.time(), self.context.path, self.context.parent.path if self.context.parent else "",
+            self.context.restart_count + 1, f"{type(reason).__name__}: {reason}",
+            f"executors {sorted(executors)} asked to register again; task ids from {self.core.next_task_id}"))
+    # -- end of the recovery addition ---------------------------------------------------------------
 
     # -- executors -------------------------------------------------------------------------------
     @handler(RegisterExecutor)

@@ -227,7 +227,7 @@ def test_a_cut_link_between_an_executor_and_the_driver_is_survived_inproc():
     with Context("inproc[2]", "msgfaults", conf={**QUIET, "executor.heartbeatInterval": 0.1}, faults=plan) as sc:
         assert pipeline(sc) == EXPECTED
         assert [e.where.split(" at ")[0] for e in fired(sc)] == ["cut the link exec-0 <-> driver for 0.3s"]
-        assert sc.actor_system.dead_letters.recent[-1].message_type == "StatusUpdate"
+        assert "StatusUpdate" in [d.message_type for d in sc.actor_system.dead_letters.recent]  # what the cut lost
 
 
 def test_cutting_an_executor_process_off_the_driver_loses_it_and_a_replacement_finishes_the_job():

@@ -33,6 +33,14 @@ def test_the_executor_loss_scenario_reports_the_restart_and_the_resubmitted_stag
     assert "seed: 9" in report and "restarts: exec-1 x1" in report and "stages resubmitted: 0.1" in report
 
 
+def test_the_dag_scheduler_crash_scenario_reports_the_restart_and_what_was_rebuilt():
+    report = chaos(str(SCENARIOS / "dag_scheduler_crash.toml")).stdout
+    assert "restarts: dag-scheduler x1" in report and "verdict: PASS" in report
+    assert ("  - /user/sparklet/scheduler/dag-scheduler restarted by /user/sparklet/scheduler: rebuilt "
+            in report) and "1 running jobs [0] from the job manager" in report
+    assert "tasks re-run: 0" not in report
+
+
 def test_an_expectation_that_does_not_hold_exits_1(tmp_path):
     (tmp_path / "scenario.toml").write_text(textwrap.dedent(f"""
         name = "wrong expectation"

@@ -22,3 +22,17 @@ def cached_twice(sc) -> tuple:
 def always_failing(sc) -> int:
     """A job whose first partition can never succeed under its scenario's plan."""
     return sc.parallelize(range(10), 2).count()
+
+
+def wordcount_with_accumulator(sc) -> tuple:
+    """A word count whose map side counts the words it saw in an accumulator: a scheduler
+    restart must change neither the counts nor the accumulator (no update merged twice)."""
+    seen = sc.accumulator(0)
+
+    def pair(word):
+        seen.add(1)
+        return (word, 1)
+
+    lines = [" ".join(f"w{(i * j) % 29}" for j in range(10)) for i in range(300)]
+    counts = sc.parallelize(lines, 6).flatMap(str.split).map(pair).reduceByKey(operator.add, 4)
+    return sorted(counts.collect()), seen.value
