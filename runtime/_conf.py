@@ -81,6 +81,7 @@ KEYS: dict[str, ConfKey] = {key.name: key for key in [
     ConfKey("ui.showConsoleProgress", True, _bool, "Show the console progress bar while a job runs (only when stderr is a terminal)."),
     ConfKey("scheduler.mode", "FIFO", str, "Order across concurrent jobs (FIFO)."),
     ConfKey("speculation", False, _bool, "Re-launch slow tasks on other executors (arrives with the fault-injection issue)."),
+    ConfKey("barrier.sync.timeout", 31536000.0, _non_negative_float, "Seconds a barrier task's barrier() or allGather() call waits for the other tasks of its stage before it fails (Spark's default: a year)."),
     ConfKey("tracing", False, _bool, "Record actor events in the driver (and executors) for tracing."),
     ConfKey("eventLog.file", None, str, "Write the driver's actor events as JSON lines to this file."),
 ]}

@@ -24,6 +24,7 @@ import os
 from typing import Any, Callable
 
 from sparklet.actors import ActorRef, ProcessActor, Props
+from sparklet.runtime._barrier import BarrierCoordinator
 from sparklet.runtime._driver_blocks import BlockManagerMaster
 from sparklet.runtime._executor import Executor
 from sparklet.runtime._jobs import JobManager
@@ -43,6 +44,7 @@ PATHS = {
     "jobs": f"{ROOT}/job-manager",
     "map_outputs": f"{ROOT}/map-output-tracker",
     "executors": f"{ROOT}/executors",
+    "barrier": f"{ROOT}/barrier-coordinator",
 }
 
 
@@ -110,6 +112,7 @@ async def build_driver(ctx: Any) -> DriverHandles:
         ChildSpec("map-output-tracker", Props.of(MapOutputTracker, shared)),
         ChildSpec("scheduler", scheduler, type="supervisor"),
         ChildSpec("job-manager", Props.of(JobManager, PATHS["dag"])),
+        ChildSpec("barrier-coordinator", Props.of(BarrierCoordinator, shared)),
         ChildSpec("executors", executors, type="supervisor", shutdown=30.0),
     ])
     root_ref = await system.spawn(root, "sparklet", shutdown=60.0)

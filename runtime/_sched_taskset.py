@@ -100,6 +100,11 @@ class TaskSetManagerCore:
         self.stage_id, self.stage_attempt, self.priority = task_set.stage_id, task_set.stage_attempt, task_set.priority
         self.name = f"{self.stage_id}.{self.stage_attempt}"
         self.tasks = task_set.tasks
+        # barrier: tasks launch together (no locality wait), a failure ends the set (the DAG
+        # core re-runs the stage), and attempt k of the stage is attempt k of every task.
+        self.barrier = task_set.barrier
+        if self.barrier:
+            locality_wait = 0.0
         for i, spec in enumerate(self.tasks):
             if spec.index != i:
                 raise ValueError(f"SubmitTasks for stage {self.name}: task {i} has index {spec.index}, expected {i}")
@@ -112,7 +117,7 @@ class TaskSetManagerCore:
                           for i in range(n)]
         # Invariant: bounded per task; the last attempts, oldest first.
         self.attempts: list[collections.deque[TaskAttempt]] = [collections.deque(maxlen=HISTORY) for _ in range(n)]
-        self.next_attempt_number = [0] * n
+        self.next_attempt_number = [task_set.stage_attempt if self.barrier else 0] * n
         # Invariant: one description per counted failure; fewer than max_failures unless zombie.
         self.failure_reasons: list[list[str]] = [[] for _ in range(n)]
         # Invariant: tasks whose output is no longer needed from this set (Spark's ``successful``).
@@ -268,6 +273,11 @@ class TaskSetManagerCore:
                 return index, L.ANY
         return None
 
+    def can_launch_all(self, free_slots: int) -> bool:
+        """barrier: whether every task can launch now (none ever launched, enough free slots)."""
+        return (not self.is_zombie and free_slots >= len(self.tasks)
+                and all(fsm.state is TaskState.PENDING for fsm in self.task_fsms) and not self.successful)
+
     def launch(self, index: int, task_id: int, executor_id: str, host: str, locality: TaskLocality,
                now: float) -> TaskAttempt:
         self._move(index, TaskState.RUNNING, self.task_set.cause, f"TID {task_id} on {executor_id}", now)
@@ -295,6 +305,8 @@ class TaskSetManagerCore:
         if status == "fetch_failed":
             self._mark_successful(index)  # not to be retried here: the DAG core resubmits the stage
             self.is_zombie = True
+        elif self.barrier:
+            self.is_zombie = True  # barrier: never retried alone; the DAG core re-runs the whole stage
         elif status == "failed":
             self.last_exception = exception
             if not self.is_zombie:

@@ -246,7 +246,7 @@ class TaskScheduler(Actor):
             partition = pickle.dumps(rdd.partitions[launch.partition], protocol=pickle.HIGHEST_PROTOCOL)
             executor.ref.tell(RunTask(launch.task_id, key, launch.stage_id, launch.stage_attempt, launch.partition,
                                       launch.attempt_number, partition, properties, shuffle_map,
-                                      self._shared.map_output_epoch()))
+                                      self._shared.map_output_epoch(), self._barrier_addresses(launch)))
         except Exception as exc:  # cannot ship it (too large for a frame, unpicklable partition): the task fails
             error = TaskNotSent(f"task {launch.task_id} (partition {launch.partition} of stage {launch.stage_id}) "
                                 f"could not be sent to executor {launch.executor_id}: {type(exc).__name__}: {exc}")
@@ -258,6 +258,15 @@ class TaskScheduler(Actor):
         self._shared.listener_bus.post(listen.TaskStart(
             time.time(), launch.task_id, launch.stage_id, launch.stage_attempt, launch.partition,
             launch.attempt_number, launch.executor_id, launch.locality.name))
+
+    def _barrier_addresses(self, launch: LaunchTask) -> tuple[str, ...]:
+        """barrier: where each task of the launch's set runs, by task index (the core
+        launched them all at once, so every one has an attempt); () for other sets."""
+        manager = self.core.task_sets.get((launch.stage_id, launch.stage_attempt))
+        if manager is None or not manager.barrier:
+            return ()
+        executors = [attempts[-1].executor_id if attempts else "" for attempts in manager.attempts]
+        return tuple((e.ref.address or e.host) if (e := self._executors.get(x)) is not None else x for x in executors)
 
     def _forget_finished_task_sets(self) -> None:
         live = {f"{m.stage_id}.{m.stage_attempt}" for m in self.core.task_sets.values()}

@@ -156,7 +156,7 @@ class TaskSchedulerCore:
         for manager in self.task_sets.values():
             manager.recompute_locality()
         self._note(cause, f"executor {executor_id} added on {host} with {cores} cores")
-        return [ExecutorAdded(executor_id, host, cause=cause), *self.resource_offers(cause=cause)]
+        return [ExecutorAdded(executor_id, host, cores, cause=cause), *self.resource_offers(cause=cause)]
 
     def executor_lost(self, executor_id: str, reason: str, *, cause: Any = None) -> list:
         info = self.executors.pop(executor_id, None)
@@ -219,6 +219,8 @@ class TaskSchedulerCore:
         live = sorted((m for m in self.task_sets.values() if not m.is_zombie),
                       key=lambda m: (m.priority, m.stage_id, m.stage_attempt))
         for manager in live:
+            if manager.barrier and not manager.can_launch_all(sum(free.values())):  # barrier: all at once or none
+                continue
             for max_locality in list(manager.levels):
                 while True:
                     launched_now = False
