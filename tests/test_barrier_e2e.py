@@ -132,3 +132,27 @@ def test_take_and_barrier_context_outside_a_barrier_stage_are_refused_clearly():
             sc.parallelize(range(4), 2).mapPartitions(lambda it: [BarrierTaskContext.get()]).collect()
         with pytest.raises(RuntimeError, match="It is not in a barrier stage"):
             BarrierTaskContext.get()
+
+
+def test_the_failing_barrier_task_scenario_reruns_both_tasks_of_the_stage():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    scenario = Path(__file__).resolve().parent.parent / "examples" / "scenarios" / "barrier_failure.toml"
+    result = subprocess.run([sys.executable, "-m", "sparklet.runtime.cli", "chaos", "run", str(scenario)],
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "faults fired: 1" in result.stdout and "tasks re-run: 2" in result.stdout  # the failed one and its partner
+    assert "stages resubmitted: 0.1" in result.stdout and "verdict: PASS" in result.stdout
+
+
+def test_an_executor_killed_under_a_barrier_stage_reruns_it_once_the_executor_is_back():
+    plan = FaultPlan([Fault("kill_executor", executor="exec-1", before_task=1)])
+    with Context("local[2]", "barrier", conf=QUIET, faults=plan) as sc:
+        rows = sc.parallelize(range(10), 2).barrier().mapPartitionsWithIndex(fail_partition_one_once).collect()
+        assert [(index, gathered, sum_) for index, gathered, _, sum_ in rows] == [(0, ["0", "1"], 10), (1, ["0", "1"], 35)]
+        assert rows[0][2] == rows[1][2] >= 1  # both from the same, later attempt
+        lost = [e for e in sc.listener_events(TaskEnd) if e.status == "executor_lost"]
+        assert lost and all(e.stage_attempt == 0 for e in lost)
+        assert len(sc.listener_events(FaultInjected)) == 1

@@ -22,3 +22,17 @@ def cached_twice(sc) -> tuple:
 def always_failing(sc) -> int:
     """A job whose first partition can never succeed under its scenario's plan."""
     return sc.parallelize(range(10), 2).count()
+
+
+def barrier_all_gather(sc) -> list:
+    """A barrier stage: every task gathers every partition's partial sum, then all leave
+    the barrier together; any task failing re-runs the whole stage."""
+    from sparklet import BarrierTaskContext
+
+    def total_of_all(index, iterator):
+        context = BarrierTaskContext.get()
+        partials = context.allGather(str(sum(iterator)))
+        context.barrier()
+        yield index, sum(int(p) for p in partials)
+
+    return sc.parallelize(range(100), 2).barrier().mapPartitionsWithIndex(total_of_all).collect()
