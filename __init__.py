@@ -17,13 +17,13 @@ from sparklet.actors import (
     spawn_in_process,
 )
 from sparklet.supervision import Backoff, ChildSpec, Directive, Supervisor, SupervisorFlags
-from sparklet.rdd import RDD, HashPartitioner, Partitioner, StatCounter, StorageLevel, TaskContext, portable_hash
+from sparklet.rdd import RDD, BarrierTaskContext, BarrierTaskInfo, HashPartitioner, Partitioner, StatCounter, StorageLevel, TaskContext, portable_hash
 from sparklet.runtime import Accumulator, AccumulatorParam, Broadcast, Context, StatusTracker, export_perfetto, write_report
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
-    "Accumulator", "AccumulatorParam", "Broadcast", "Context", "HashPartitioner", "Partitioner", "RDD",
+    "Accumulator", "AccumulatorParam", "BarrierTaskContext", "BarrierTaskInfo", "Broadcast", "Context", "HashPartitioner", "Partitioner", "RDD",
     "StatCounter", "StatusTracker", "StorageLevel", "TaskContext", "portable_hash",
     "Actor", "ActorRef", "ActorSystem", "Backoff", "ChildSpec", "Directive", "ProcessActor", "Props",
     "Supervisor", "SupervisorFlags", "Terminated", "__version__", "handler", "message", "spawn_in_process",

@@ -5,6 +5,7 @@ argument (``parallelize(ctx, c, numSlices)``, ``range``, ``emptyRDD``, ``textFil
 ``wholeTextFiles``, ``pickleFile``, ``union``).
 """
 
+from sparklet.rdd._barrier import BarrierSyncError, BarrierTaskContext, BarrierTaskInfo, RDDBarrier
 from sparklet.rdd._base import ActionInLoopError, TaskContext
 from sparklet.rdd._partitioner import HashPartitioner, Partitioner, portable_hash
 from sparklet.rdd._range_partitioner import RangePartitioner
@@ -17,6 +18,6 @@ from sparklet.rdd._storage import StorageLevel
 __all__ = [
     "RDD", "StorageLevel", "StatCounter", "TaskContext", "Partitioner", "HashPartitioner", "RangePartitioner",
     "portable_hash", "ResultIterable",
-    "ActionInLoopError",
+    "ActionInLoopError", "RDDBarrier", "BarrierTaskContext", "BarrierTaskInfo", "BarrierSyncError",
     "parallelize", "range", "emptyRDD", "textFile", "wholeTextFiles", "pickleFile", "union",
 ]

@@ -84,6 +84,30 @@ class RDD(TransformationsMixin, PairsMixin, ActionsMixin, AggregationsMixin, Num
         label = f"{self._name} " if self._name else ""
         return f"{label}{type(self).__name__}[{int(self.id)}] at {self._creation_site}"
 
+    # -- barrier execution mode (rdd/_barrier.py) ----------------------------------------------------
+    def barrier(self) -> Any:
+        """Marks the current stage as a barrier stage, where Spark must launch all tasks
+        together; returns an :class:`RDDBarrier` offering ``mapPartitions``.
+
+        >>> sc.parallelize(range(4), 2).barrier().mapPartitions(lambda it: [sum(it)]).collect()
+        [1, 5]
+        """
+        from sparklet.rdd._barrier import RDDBarrier
+        return RDDBarrier(self)
+
+    def isBarrier(self) -> bool:
+        """Whether this RDD is in a barrier stage (made by :meth:`barrier`, or reaching
+        such an RDD through narrow dependencies).
+
+        >>> rdd = sc.parallelize(range(4), 2)
+        >>> rdd.isBarrier(), rdd.barrier().mapPartitions(iter).map(str).isBarrier()
+        (False, True)
+        """
+        from sparklet.rdd._barrier import is_barrier
+        return is_barrier(self)
+
+    _is_barrier = isBarrier  # PySpark's private name
+
     # -- persistence ------------------------------------------------------------------------------
     @property
     def is_cached(self) -> bool:

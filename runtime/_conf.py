@@ -132,6 +132,7 @@ KEYS: dict[str, ConfKey] = {key.name: key for key in [
     ConfKey("excludeOnFailure.stage.maxFailedTasksPerExecutor", 2, _positive_int, "Different tasks failed on one executor before it gets no more tasks of that stage attempt."),
     ConfKey("excludeOnFailure.application.maxFailedTasksPerExecutor", 2, _positive_int, "Task failures on one executor (in stage attempts that succeeded, within the timeout) before it is excluded for every job."),
     ConfKey("excludeOnFailure.timeout", 3600.0, _positive_seconds, "Seconds an executor stays excluded, and a failure is remembered."),
+    ConfKey("barrier.sync.timeout", 31536000.0, _non_negative_float, "Seconds a barrier task's barrier() or allGather() call waits for the other tasks of its stage before it fails (Spark's default: a year)."),
     ConfKey("tracing", False, _bool, "Record actor events in the driver (and executors) for tracing."),
     ConfKey("eventLog.enabled", False, _bool, "Write a Spark event log (JSON lines in Spark's format, for Spark's History Server) into `eventLog.dir`."),
     ConfKey("eventLog.dir", "/tmp/spark-events", str, "Directory (or `file:` URI) for Spark event logs; created if missing."),

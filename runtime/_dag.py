@@ -92,6 +92,7 @@ from sparklet.runtime._sched_events import (
     TaskSpec, executor_location,
 )
 from sparklet.runtime import _dag_recovery as recovery
+from sparklet.runtime._dag_barrier import barrier_task_failed, check_barrier_job, prepare_full_attempt
 from sparklet.runtime._sched_mapoutputs import MapOutputRegistry
 from sparklet.runtime._stages import Job, JobState, ResultStage, ShuffleMapStage, Stage, StageGraph, StageState
 
@@ -121,6 +122,8 @@ class DAGSchedulerCore:
         self.executor_id_to_host: dict[str, str] = {}
         # Invariant: the most recently lost executors (bounded, oldest first), not re-added since.
         self.lost_executors: dict[str, None] = {}
+        # Invariant: cores of every executor ever added (barrier stages' slot check; ids are stable).
+        self.executor_cores: dict[str, int] = {}
         # Bounded story of what happened: (time, cause, what).
         self.log: collections.deque[tuple[float, Any, str]] = collections.deque(maxlen=history)
         # Bounded transition histories of unregistered stages: (stage, final state, history).
@@ -214,6 +217,11 @@ class DAGSchedulerCore:
             stage = self.graph.create_result_stage(ev.rdd, ev.func, partitions, job_id, ev.properties)
         except Exception as e:
             self._emit(JobFailed, job_id, f"Creating the stages of job {job_id} failed: {e!r}", e)
+            return
+        refused = check_barrier_job(self.graph, job_id, self.executor_cores)  # barrier: SPARK-24819/24820
+        if refused is not None:
+            self.graph.remove_job(job_id)
+            self._emit(JobFailed, job_id, str(refused), refused)
             return
         job = Job(job_id, stage, ev.func, partitions, ev.properties, ev.submitted_at)
         stage.active_job = job
@@ -334,6 +342,8 @@ class DAGSchedulerCore:
                     return
                 job_id = self._active_job_for_stage(stage)
                 job = self.job_id_to_job[job_id]
+        if stage.is_barrier:
+            prepare_full_attempt(self, stage)  # barrier: every attempt runs every partition
         if isinstance(stage, ShuffleMapStage):
             partitions = stage.find_missing_partitions()
             binary_func: Any = stage.shuffle_dep
@@ -357,7 +367,7 @@ class DAGSchedulerCore:
             return
         if tasks:
             self._emit(SubmitTasks, job_id, stage.id, attempt, stage.rdd, binary_func, tasks,
-                       isinstance(stage, ShuffleMapStage), job.properties, job_id)
+                       isinstance(stage, ShuffleMapStage), job.properties, job_id, barrier=stage.is_barrier)
         else:
             self._mark_stage_finished(stage)
             self._after_map_stage_finished(stage)
@@ -452,6 +462,8 @@ class DAGSchedulerCore:
         if stage is None:
             self._note(f"task {ev.task_id} of stage {ev.stage_id} ended {ev.status}: stage no longer needed")
             return
+        if ev.status != "success" and stage.is_barrier and barrier_task_failed(self, stage, ev):
+            return  # barrier: the whole stage runs again (or the jobs fail)
         if ev.status == "success":
             if isinstance(stage, ResultStage):
                 self._result_task_succeeded(stage, ev)
@@ -477,6 +489,9 @@ class DAGSchedulerCore:
     def _stale(self, stage: Stage, ev: TaskEnded) -> bool:
         if stage.is_indeterminate and ev.stage_attempt < stage.latest_attempt:
             self._note(f"ignoring task {ev.task_id}: older attempt {ev.stage_attempt} of indeterminate {stage}")
+            return True
+        if stage.is_barrier and (ev.stage_attempt < stage.latest_attempt or stage.id not in self.running_stages):
+            self._note(f"ignoring task {ev.task_id}: attempt {ev.stage_attempt} of barrier {stage} failed")
             return True
         return False
 
@@ -587,6 +602,7 @@ class DAGSchedulerCore:
     # -- executors -------------------------------------------------------------------------------------
     def _on_executor_added(self, ev: ExecutorAdded) -> None:
         self.executor_id_to_host[ev.executor_id] = ev.host
+        self.executor_cores[ev.executor_id] = ev.cores
         self.lost_executors.pop(ev.executor_id, None)
 
     def _on_executor_lost(self, ev: ExecutorLost) -> None:

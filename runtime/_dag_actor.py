@@ -163,7 +163,7 @@ class DAGScheduler(Actor):
             found.append(f"no jobs (the job manager did not answer: {exc!r})")
         try:  # the live executors and their hosts (for locality), as the task scheduler knows them
             for executor in await self._tasks.ask(ListExecutors(), timeout=RECOVERY_ASK_TIMEOUT):
-                await self._handle(ExecutorAdded(executor["executor_id"], executor["host"]))
+                await self._handle(ExecutorAdded(executor["executor_id"], executor["host"], executor["cores"]))
         except Exception as exc:
             found.append(f"no executors (the task scheduler did not answer: {exc!r}); they are added as they register")
         self.core.graph.next_stage_id = max(self.core.graph.next_stage_id, next_stage_id)

@@ -34,6 +34,7 @@ import os
 from typing import Any, Callable
 
 from sparklet.actors import ActorRef, ProcessActor, Props
+from sparklet.runtime._barrier import BarrierCoordinator
 from sparklet.runtime._driver_blocks import BlockManagerMaster
 from sparklet.runtime._driver_faults import DriverFaultInjector
 from sparklet.runtime._executor import Executor
@@ -55,6 +56,7 @@ PATHS = {
     "jobs": f"{ROOT}/job-manager",
     "map_outputs": f"{ROOT}/map-output-tracker",
     "executors": f"{ROOT}/executors",
+    "barrier": f"{ROOT}/barrier-coordinator",
 }
 
 
@@ -124,6 +126,7 @@ async def build_driver(ctx: Any) -> DriverHandles:
         ChildSpec("map-output-tracker", Props.of(MapOutputTracker, shared)),
         ChildSpec("scheduler", scheduler, type="supervisor"),
         ChildSpec("job-manager", Props.of(JobManager, PATHS["dag"], ctx.listener_bus)),
+        ChildSpec("barrier-coordinator", Props.of(BarrierCoordinator, shared)),
         ChildSpec("executors", executors, type="supervisor", shutdown=30.0),
     ])
     shared.job_summaries = JobSummaries()

@@ -40,7 +40,8 @@ import time
 from typing import Any
 
 from sparklet.actors import Actor, ActorRef, SimulatedLoop, SparkletError, handler
-from sparklet.rdd import StorageLevel, TaskContext
+from sparklet.rdd import BarrierTaskContext, StorageLevel, TaskContext
+from sparklet.runtime._barrier import RequestToSync
 from sparklet.runtime._blocks import BlockManager, BlockStatus
 from sparklet.runtime._messages import (
     BlockStatusUpdated, DropStageBinary, FetchSegments, GetBroadcast, GetExecutorInfo, GetPeers, Heartbeat,
@@ -54,6 +55,9 @@ from sparklet.runtime._shuffle_io import ExecutorShuffle, FetchFailed
 from sparklet.runtime._task_threads import TaskKilled, wait_interruptibly
 
 __all__ = ["Executor", "TaskKilled", "ExecutorEnv"]
+
+
+BARRIER_ASK_TIMEOUT = 400 * 86400.0  # above barrier.sync.timeout's default (a year): the coordinator decides
 
 
 _KILLED_BEFORE_START = object()  # a running slot's thread field when the kill beat the start
@@ -104,6 +108,7 @@ class Executor(Actor):
                  scheduler_path: str = "/user/sparklet/scheduler/task-scheduler",
                  blocks_path: str = "/user/sparklet/block-manager-master",
                  map_outputs_path: str = "/user/sparklet/map-output-tracker",
+                 barrier_path: str = "/user/sparklet/barrier-coordinator",
                  fault_plan: FaultPlan | None = None, fetch_timeout: float = 120.0) -> None:
         super().__init__()
         self.executor_id = executor_id
@@ -115,6 +120,7 @@ class Executor(Actor):
         self._scheduler_path = scheduler_path
         self._blocks_path = blocks_path
         self._map_outputs_path = map_outputs_path
+        self._barrier_path = barrier_path
         self._shuffle_memory = shuffle_memory
         self._max_in_flight = max_in_flight
         self._binaries: dict[str, bytes] = {}
@@ -140,6 +146,7 @@ class Executor(Actor):
         self.scheduler: ActorRef = system.ref_for(self._driver_address, self._scheduler_path)
         self.driver_blocks: ActorRef = system.ref_for(self._driver_address, self._blocks_path)
         self.map_output_tracker: ActorRef = system.ref_for(self._driver_address, self._map_outputs_path)
+        self.barrier_coordinator: ActorRef = system.ref_for(self._driver_address, self._barrier_path)
         self._directory = tempfile.mkdtemp(prefix=f"sparklet-{self.executor_id}-", dir=self._local_dir)
         self.block_manager = BlockManager(self.executor_id, memory_bytes=self._memory, directory=self._directory,
                                           on_block_status=self._block_status_from_any_thread,
@@ -236,8 +243,13 @@ class Executor(Actor):
             rdd, func = loads(binary)
             partition = loads(msg.partition)
             deserialized = time.perf_counter()
-            context = TaskContext(msg.stage_id, msg.stage_attempt, msg.partition_index, msg.attempt_number,
-                                  msg.task_id, msg.properties, env=self.env, cpus=1)
+            if msg.barrier_addresses:  # barrier: its context syncs with the stage attempt's other tasks
+                context = BarrierTaskContext(msg.stage_id, msg.stage_attempt, msg.partition_index, msg.attempt_number,
+                                             msg.task_id, msg.properties, env=self.env, cpus=1,
+                                             addresses=msg.barrier_addresses, sync=self._barrier_sync(msg))
+            else:
+                context = TaskContext(msg.stage_id, msg.stage_attempt, msg.partition_index, msg.attempt_number,
+                                      msg.task_id, msg.properties, env=self.env, cpus=1)
             context._map_output_epoch = msg.map_output_epoch
             slot[1] = context
             if self._plan is not None:
@@ -266,6 +278,18 @@ class Executor(Actor):
         finally:
             with self._running_lock:
                 slot[0] = None  # no async kill may land after this point
+
+    def _barrier_sync(self, msg: RunTask) -> Any:
+        """barrier: the task thread's way to the coordinator: ``sync(method, message, epoch)``
+        returns a concurrent future of the ``(ok, messages, error)`` reply. The coordinator
+        enforces ``barrier.sync.timeout``; the ask only guards against a lost driver."""
+        num_tasks = len(msg.barrier_addresses)
+
+        def sync(method: str, message: str, epoch: int) -> Any:
+            request = RequestToSync(msg.stage_id, msg.stage_attempt, num_tasks, msg.partition_index, msg.task_id,
+                                    epoch, method, message)
+            return self.ask_from_thread(self.barrier_coordinator, request, timeout=BARRIER_ASK_TIMEOUT)
+        return sync
 
     # -- planned faults ---------------------------------------------------------------------------------
     def _report_fault(self, index: int, fault: Fault, where: str) -> None:
@@ -359,6 +383,8 @@ class Executor(Actor):
         with self._running_lock:
             slot = self._running.get(msg.task_id)
         killed = slot is None or slot[0] is _KILLED_BEFORE_START or (slot[1] is not None and slot[1].killed)
+        if not future.cancelled():
+            future.exception()  # retrieved here, so a killed task's TaskKilled is not logged as never retrieved
         self._completed += 1
         exc = None if future.cancelled() else future.exception()  # retrieved even when killed: no stray log
         if future.cancelled() or killed:

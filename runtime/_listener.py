@@ -207,6 +207,10 @@ class ListenerBus:
     def add_internal(self, callback: Callable[[SchedulerEvent], Any]) -> None:
         self._internal.append(callback)
 
+    def remove_internal(self, callback: Callable[[SchedulerEvent], Any]) -> None:
+        if callback in self._internal:
+            self._internal.remove(callback)
+
     def events(self, kind: type | tuple[type, ...] | None = None, **match: Any) -> list[SchedulerEvent]:
         """Events so far, oldest first, optionally of a type and matching field values."""
         with self._lock:

@@ -33,6 +33,8 @@ class RunTask:
     properties: dict
     shuffle_map: bool  # a shuffle map task: the binary holds (rdd, dependency)
     map_output_epoch: int  # executors drop cached map output locations older than this
+    # barrier: where every task of the stage attempt runs, by partition (empty: not a barrier task)
+    barrier_addresses: tuple = ()
 
 
 @message(tag="sparklet.GetMapStatuses")

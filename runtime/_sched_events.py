@@ -145,6 +145,7 @@ class TaskEnded:
 class ExecutorAdded:
     executor_id: str
     host: str
+    cores: int = 1  # its task slots (the DAG core counts them for barrier stages)
     cause: int | None = _cause()
 
 
@@ -235,6 +236,7 @@ class SubmitTasks:
     is_shuffle_map: bool
     properties: dict
     priority: int
+    barrier: bool = False  # barrier: launch all tasks at once or none, never retry one alone
     cause: int | None = _cause()
 
 

@@ -157,6 +157,11 @@ class TaskSetManagerCore(DelayScheduling):
         self.stage_id, self.stage_attempt, self.priority = task_set.stage_id, task_set.stage_attempt, task_set.priority
         self.name = f"{self.stage_id}.{self.stage_attempt}"
         self.tasks = task_set.tasks
+        # barrier: tasks launch together (no locality wait), a failure ends the set (the DAG
+        # core re-runs the stage), and attempt k of the stage is attempt k of every task.
+        self.barrier = task_set.barrier
+        if self.barrier:
+            locality_wait = 0.0
         for i, spec in enumerate(self.tasks):
             if spec.index != i:
                 raise ValueError(f"SubmitTasks for stage {self.name}: task {i} has index {spec.index}, expected {i}")
@@ -170,7 +175,7 @@ class TaskSetManagerCore(DelayScheduling):
                           for i in range(n)]
         # Invariant: bounded per task; the last attempts, oldest first.
         self.attempts: list[collections.deque[TaskAttempt]] = [collections.deque(maxlen=HISTORY) for _ in range(n)]
-        self.next_attempt_number = [0] * n
+        self.next_attempt_number = [task_set.stage_attempt if self.barrier else 0] * n
         # Invariant: one description per counted failure; fewer than max_failures unless zombie.
         self.failure_reasons: list[list[str]] = [[] for _ in range(n)]
         # Invariant: tasks whose output is no longer needed from this set (Spark's ``successful``).
@@ -252,6 +257,8 @@ class TaskSetManagerCore(DelayScheduling):
         launch order (the task scheduler reserved them)."""
         if self.is_zombie:
             return []
+        if self.barrier and not self.can_launch_all(sum(slot.free for slot in slots)):
+            return []  # barrier: all tasks at once or none (the offer's cores go to other sets)
         now = self._clock()
         free = {slot.executor_id: slot.free for slot in slots}
         launched: list[LaunchTask] = []
@@ -320,6 +327,11 @@ class TaskSetManagerCore(DelayScheduling):
                 found = True
         return found
 
+    def can_launch_all(self, free_slots: int) -> bool:
+        """barrier: whether every task can launch now (none ever launched, enough free slots)."""
+        return (not self.is_zombie and free_slots >= len(self.tasks)
+                and all(fsm.state is TaskState.PENDING for fsm in self.task_fsms) and not self.successful)
+
     def launch(self, index: int, task_id: int, executor_id: str, host: str, locality: TaskLocality,
                now: float, speculative: bool = False) -> TaskAttempt:
         if speculative:
@@ -380,6 +392,8 @@ class TaskSetManagerCore(DelayScheduling):
         if status == "fetch_failed":
             self._mark_successful(index)  # not to be retried here: the DAG core resubmits the stage
             self.is_zombie = self.aborted = True
+        elif self.barrier:
+            self.is_zombie = True  # barrier: never retried alone; the DAG core re-runs the whole stage
         elif status == "failed":
             self.last_exception = exception
             if self.exclude is not None:

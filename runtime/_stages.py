@@ -35,6 +35,7 @@ import enum
 from typing import Any, Iterator
 
 from sparklet.actors import SparkletInternalError, StateMachine
+from sparklet.rdd._barrier import is_barrier
 from sparklet.rdd._base import Determinism, NarrowDependency, ShuffleDependency
 from sparklet.runtime._sched_mapoutputs import MapOutputRegistry
 
@@ -98,6 +99,7 @@ class Stage(abc.ABC):
         self.first_job_id = first_job_id
         self.name = name
         self.is_indeterminate = rdd.determinism is Determinism.INDETERMINATE
+        self.is_barrier = is_barrier(rdd)  # its tasks launch together and fail together (rdd/_barrier.py)
         # Invariant: the active jobs that need this stage; empty only once it is unregistered.
         self.job_ids: set[int] = set()
         self.fsm: StateMachine[StageState] = StateMachine(f"{self}", StageState.NEW, STAGE_TRANSITIONS, HISTORY)
@@ -105,9 +107,9 @@ class Stage(abc.ABC):
         self.next_attempt = 0
         # Invariant: while RUNNING, the partitions of the latest attempt no attempt has computed yet.
         self.pending_partitions: set[int] = set()
-        # Invariant: attempts that failed with a fetch failure since the stage last succeeded.
+        # Invariant: attempts that failed (fetch failure, barrier task failure) since the stage last succeeded.
         self.failed_attempt_ids: set[int] = set()
-        # Invariant: bounded; (attempt, reason) of each fetch failure counted in failed_attempt_ids.
+        # Invariant: bounded; (attempt, reason) of each failure (fetch, or a barrier task's) counted in failed_attempt_ids.
         self.fetch_failures: collections.deque[tuple[int, str]] = collections.deque(maxlen=HISTORY)
         # Invariant: partitions whose accumulator updates were merged (first success only).
         self.accumulated_partitions: set[int] = set()

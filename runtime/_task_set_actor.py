@@ -269,6 +269,7 @@ class TaskSetManager(Actor):
         unsent: list[int] = []
         events: list = []
         epoch = self._shared.map_output_epoch()
+        addresses = self._barrier_addresses(refs) if self.core.barrier and launches else ()
         for launch in launches:
             ref = refs[launch.executor_id]
             try:
@@ -277,7 +278,8 @@ class TaskSetManager(Actor):
                     self._has_binary[ref] = None
                 partition = pickle.dumps(task_set.rdd.partitions[launch.partition], protocol=pickle.HIGHEST_PROTOCOL)
                 ref.tell(RunTask(launch.task_id, self._key, launch.stage_id, launch.stage_attempt, launch.partition,
-                                 launch.attempt_number, partition, task_set.properties, task_set.is_shuffle_map, epoch))
+                                 launch.attempt_number, partition, task_set.properties, task_set.is_shuffle_map, epoch,
+                                 addresses))
             except Exception as exc:
                 error = TaskNotSent(f"task {launch.task_id} (partition {launch.partition} of stage {launch.stage_id}) "
                                     f"could not be sent to executor {launch.executor_id}: {type(exc).__name__}: {exc}")
@@ -293,6 +295,13 @@ class TaskSetManager(Actor):
             else:
                 started.append(start)  # posted by the caller, after the events it holds
         return launches, tuple(unsent), events
+
+    def _barrier_addresses(self, refs: dict[str, ActorRef]) -> tuple[str, ...]:
+        """barrier: where each task of the set runs, by task index (all launched at once, on
+        this offer, so each has an attempt): what ``BarrierTaskInfo.address`` reports."""
+        executors = [attempts[-1].executor_id if attempts else "" for attempts in self.core.attempts]
+        hosts = self.core.executor_hosts
+        return tuple((refs[e].address or hosts.get(e, e)) if e in refs else e for e in executors)
 
     def _status(self, msg: StatusUpdate, ended: list) -> list:
         """Decode an executor's status update into the core's ``task_ended``; its

@@ -173,7 +173,7 @@ class TaskSchedulerCore:
         self.executors[executor_id] = ExecutorInfo(executor_id, host, cores, incarnation=self._incarnations)
         self.dirty = True
         self._note(cause, f"executor {executor_id} added on {host} with {cores} cores")
-        return [ExecutorAdded(executor_id, host, cause=cause)]
+        return [ExecutorAdded(executor_id, host, cores, cause=cause)]
 
     def executor_lost(self, executor_id: str, reason: str, *, cause: Any = None) -> list:
         """``TaskLost`` for each task it ran (report them to their sets first), then the

@@ -229,7 +229,7 @@ def test_executor_added_is_reported_to_the_dag_and_offers_its_cores():
     h = Harness()
     h.submit(0, [0, 1])
     actions = h.add("e1", "hostA", cores=2)
-    assert actions[0] == ExecutorAdded("e1", "hostA")
+    assert actions[0] == ExecutorAdded("e1", "hostA", 2)
     assert sorted(launched(actions)) == [(0, "e1", 0, L.NO_PREF), (1, "e1", 0, L.NO_PREF)]
     for task_id in sorted(h.ts.task_id_to_manager):
         h.end(task_id)

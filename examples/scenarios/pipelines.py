@@ -36,3 +36,17 @@ def wordcount_with_accumulator(sc) -> tuple:
     lines = [" ".join(f"w{(i * j) % 29}" for j in range(10)) for i in range(300)]
     counts = sc.parallelize(lines, 6).flatMap(str.split).map(pair).reduceByKey(operator.add, 4)
     return sorted(counts.collect()), seen.value
+
+
+def barrier_all_gather(sc) -> list:
+    """A barrier stage: every task gathers every partition's partial sum, then all leave
+    the barrier together; any task failing re-runs the whole stage."""
+    from sparklet import BarrierTaskContext
+
+    def total_of_all(index, iterator):
+        context = BarrierTaskContext.get()
+        partials = context.allGather(str(sum(iterator)))
+        context.barrier()
+        yield index, sum(int(p) for p in partials)
+
+    return sc.parallelize(range(100), 2).barrier().mapPartitionsWithIndex(total_of_all).collect()
