@@ -179,7 +179,12 @@ def _wait_for_executors(sc: Context, timeout: float = 15.0) -> None:
         removed = len(sc.listener_events(ExecutorRemoved))
         registered = len(sc.listener_events(ExecutorRegistered))
         killed = any(f.fault.startswith("kill_executor") for f in sc.listener_events(FaultInjected))
-        return registered >= sc.executor_count + removed and bool(removed or not killed)
+        if not (registered >= sc.executor_count + removed and bool(removed or not killed)):
+            return False
+        # A replacement registers from inside its restart, before its supervisor counts the
+        # restart: wait for the counts too.
+        counts = _restarts(sc)
+        return all(counts.get(e.executor_id, 0) >= 1 for e in sc.listener_events(ExecutorRemoved))
 
     sc._wait_until(back, timeout)  # on the context's loop: in a simulation, time moves while it waits
 
