@@ -10,13 +10,23 @@ from sparklet.actors import SparkletInternalError
 
 P = TypeVar("P")
 
-__all__ = ["counted", "fused_loop", "record_steps_func", "fail_on_stopiteration", "creation_site", "RDDId",
+__all__ = ["counted", "identity", "fused_loop", "record_steps_func", "fail_on_stopiteration", "creation_site", "RDDId",
            "expect_partition", "expect_lineage"]
 
 _STOP_MESSAGE = "Caught StopIteration thrown from user's code; failing the task"
 
 
 _FUSED: dict[tuple[str, ...], Callable] = {}
+
+
+def identity(x: Any) -> Any:
+    """``x`` itself: ``reduceByKey``'s ``createCombiner``, one shared function so the fused
+    combine (``rdd/_combine.py``) can recognize it and store the value as it is.
+
+    >>> identity(3)
+    3
+    """
+    return x
 
 
 def fused_loop(kinds: tuple[str, ...]) -> Callable:
