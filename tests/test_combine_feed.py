@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sparklet import Context
 from sparklet.rdd import _combine
 from sparklet.rdd._shuffled import Combiners, combine_values_by_key
-from sparklet.rdd._util import identity, record_steps_func
+from sparklet.rdd._util import fused_loop, identity, record_steps_func
 from sparklet.runtime import TaskEnd
 from sparklet.shuffle import ShuffleWriter, decode_segment, read_segment, remove_map_output
 
@@ -36,7 +36,8 @@ def fold(feed, limit: int = 1 << 30) -> dict:
 
 def reference(records, steps, aggregator) -> dict:
     """The step-by-step pipeline, then the plain combine."""
-    return dict(combine_values_by_key(aggregator, record_steps_func(steps)(0, iter(records))))
+    loop = fused_loop(tuple(kind for kind, _ in steps))(iter(records), *(f for _, f in steps))
+    return dict(combine_values_by_key(aggregator, loop))
 
 
 STEP_CHOICES = {
@@ -191,3 +192,26 @@ def test_wordcount_end_to_end_fused_and_cached(tmp_path, monkeypatch):
         pairs = lines.flatMap(str.split).map(lambda w: (w, 1)).cache()  # a cached pipeline feeds from its cache
         assert dict(pairs.reduceByKey(operator.add, 2).collect()) == expected
         assert sc.storage_status(pairs)
+
+
+@SETTINGS
+@given(data=st.lists(st.integers(-50, 50), max_size=100),
+       names=st.lists(st.sampled_from(["even", "twice", "none", "key_mod"]), max_size=4),
+       stop_at=st.one_of(st.none(), st.integers(-50, 50)))
+def test_builtin_pipeline_equals_the_generated_loop_stop_iteration_included(data, names, stop_at):
+    def guard(x):
+        if x == stop_at:
+            raise StopIteration(x)
+        return x
+
+    steps = (("map", guard), *(STEP_CHOICES[name] for name in names))
+    kinds, functions = tuple(k for k, _ in steps), tuple(f for _, f in steps)
+
+    def outcome(records):
+        try:
+            return list(records)
+        except RuntimeError as exc:
+            return str(exc.args[0])
+
+    assert outcome(record_steps_func(steps)(0, iter(data))) == outcome(fused_loop(kinds)(iter(data), *functions))
+    assert outcome(record_steps_func(steps)(0, data)) == outcome(fused_loop(kinds)(data, *functions))
