@@ -69,7 +69,7 @@ def per_unit(workload: str, seconds: float, sizes: dict) -> float:
 
 
 def print_comparison(results: dict[str, dict[str, Any]], floors: dict[str, float], sizes: dict,
-                     out: TextIO = sys.stdout) -> None:
+                     floor_cpu: dict[str, float] | None = None, out: TextIO = sys.stdout) -> None:
     """Rows: workloads; columns: the plain-Python floor, then each engine's time (and its
     CPU seconds), then each peer's time as a multiple of sparklet's (> 1: sparklet faster)."""
     engines = [e for e in ENGINES if e in results]
@@ -85,7 +85,8 @@ def print_comparison(results: dict[str, dict[str, Any]], floors: dict[str, float
         if not any(workload in results[e].get("workloads", {}) for e in engines):
             continue
         floor = floors.get(workload)
-        cells = [_cell(floor) if floor is not None else "-"]
+        plain_cpu = (floor_cpu or {}).get(workload)
+        cells = [(_cell(floor) + (f" [{plain_cpu:.1f}]" if plain_cpu and unit == "s" else "")) if floor is not None else "-"]
         values: dict[str, float | None] = {}
         for engine in engines:
             entry = results[engine].get("workloads", {}).get(workload)

@@ -140,7 +140,10 @@ def main() -> None:
         zipf_corpus(corpus, sizes.corpus_mb)
         links = graph(sizes.nodes)
         print("# plain-Python floors ...", file=sys.stderr)
-        floors, expected = plain_floors(sizes, corpus, links, args.repeat)
+        floor_cpu: dict[str, float] = {}
+        floors, expected = plain_floors(sizes, corpus, links, args.repeat, floor_cpu)
+        lines += [json.dumps({"kind": "floor", "workload": w, "seconds": floors[w], "cpu_seconds": floor_cpu.get(w)})
+                  for w in floors]
         spec = {**size_fields, "corpus": corpus, "repeat": args.repeat, "workloads": sorted(only),
                 "expected": os.path.join(folder, "expected.pickle"), "graph": os.path.join(folder, "graph.pickle")}
         for path, value in ((spec["expected"], expected), (spec["graph"], links)):
@@ -181,7 +184,7 @@ def main() -> None:
         print()
         print_figures(figures, json_lines=False)
         print()
-        print_comparison(results, floors, size_fields)
+        print_comparison(results, floors, size_fields, floor_cpu)
         print()
         for verdict in verdicts:
             print(verdict.line())
