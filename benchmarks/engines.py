@@ -42,8 +42,9 @@ class Measure:
         self.only = set(spec.get("workloads") or ())
 
     def __call__(self, name: str, fn: Callable[[], Any], repeat: int | None = None,
-                 reported: Callable[[Any], float] | None = None) -> None:
-        """``reported``: the time is what ``fn`` returns (timed inside), not its wall time."""
+                 reported: Callable[[Any], float] | None = None, items: int | None = None) -> None:
+        """``reported``: the time is what ``fn`` returns (timed inside), not its wall time;
+        ``items``: how many messages or tasks the time covers, when not the spec's count."""
         if self.only and name not in self.only:
             return
         best, best_cpu, result = float("inf"), 0.0, None
@@ -60,7 +61,8 @@ class Measure:
             emit(engine=self.engine, workload=name, error=f"{type(exc).__name__}: {exc}",
                  trace=traceback.format_exc(limit=3))
             return
-        emit(engine=self.engine, workload=name, seconds=best, cpu_seconds=best_cpu)
+        emit(engine=self.engine, workload=name, seconds=best, cpu_seconds=best_cpu,
+             **({"items": items} if items else {}))
 
 
 def ready(engine: str) -> None:

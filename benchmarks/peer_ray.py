@@ -9,7 +9,9 @@ import os
 import zlib
 from typing import Any, Callable
 
-from benchmarks.workloads import GRAPH_PARTITIONS, PAGERANK_ITERATIONS, PAIR_KEYS, PAIR_PARTITIONS, merge_dicts
+from benchmarks.workloads import (
+    GRAPH_PARTITIONS, PAGERANK_ITERATIONS, PAIR_KEYS, PAIR_PARTITIONS, PEER_MESSAGES, merge_dicts,
+)
 
 
 def _line_range(path: str, start: int, end: int) -> list[str]:
@@ -131,7 +133,7 @@ def run(spec: dict, measure: Any, links: list, ready: Callable[[str], None]) -> 
 
         def actor_tell() -> int:
             sink = Sink.remote()
-            n = spec["tells"]
+            n = min(spec["tells"], PEER_MESSAGES)
             for i in range(n):
                 sink.tick.remote(i)
             if ray.get(sink.sync.remote()) != n:
@@ -141,11 +143,11 @@ def run(spec: dict, measure: Any, links: list, ready: Callable[[str], None]) -> 
         def actor_ask() -> int:
             sink = Sink.remote()
             ray.get(sink.sync.remote())
-            for _ in range(spec["asks"]):
+            for _ in range(min(spec["asks"], PEER_MESSAGES)):
                 ray.get(sink.sync.remote())
-            return spec["asks"]
+            return min(spec["asks"], PEER_MESSAGES)
 
-        measure("actor_tell", actor_tell, repeat=1)
-        measure("actor_ask", actor_ask, repeat=1)
+        measure("actor_tell", actor_tell, repeat=1, items=min(spec["tells"], PEER_MESSAGES))
+        measure("actor_ask", actor_ask, repeat=1, items=min(spec["asks"], PEER_MESSAGES))
     finally:
         ray.shutdown()

@@ -57,15 +57,13 @@ def print_figures(figures: list[Figure], out: TextIO = sys.stdout, json_lines: b
               file=out)
 
 
-def per_unit(workload: str, seconds: float, sizes: dict) -> float:
-    """A workload's time in the unit the tables show."""
-    if workload == "empty_tasks":
-        return seconds / sizes["tasks"] * 1e6
-    if workload == "actor_tell":
-        return seconds / sizes["tells"] * 1e6
-    if workload == "actor_ask":
-        return seconds / sizes["asks"] * 1e6
-    return seconds
+def per_unit(workload: str, seconds: float, sizes: dict, items: int | None = None) -> float:
+    """A workload's time in the unit the tables show (``items``: the count the time
+    covers, when an engine ran fewer than the spec's)."""
+    per = {"empty_tasks": "tasks", "actor_tell": "tells", "actor_ask": "asks"}.get(workload)
+    if per is None:
+        return seconds
+    return seconds / (items or sizes[per]) * 1e6
 
 
 def print_comparison(results: dict[str, dict[str, Any]], floors: dict[str, float], sizes: dict,
@@ -97,7 +95,7 @@ def print_comparison(results: dict[str, dict[str, Any]], floors: dict[str, float
                 values[engine] = None
                 cells.append("failed")
             else:
-                values[engine] = per_unit(workload, entry["seconds"], sizes)
+                values[engine] = per_unit(workload, entry["seconds"], sizes, entry.get("items"))
                 cpu = entry.get("cpu_seconds")
                 cells.append(_cell(values[engine]) + (f" [{cpu:.1f}]" if cpu and unit == "s" else ""))
         for peer in peers:

@@ -113,6 +113,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every workload size (default 1.0)")
     parser.add_argument("--repeat", type=int, default=2, help="runs per workload; the best is kept (default 2)")
+    parser.add_argument("--peer-repeat", type=int, default=1,
+                        help="runs per workload on the peers, whose runs are long (default 1)")
     parser.add_argument("--engines", default=",".join(ENGINES),
                         help=f"comma-separated, from {','.join(ENGINES)} (default: all that are installed)")
     parser.add_argument("--only", choices=ALL, action="append", help="run only these workloads")
@@ -161,7 +163,12 @@ def main() -> None:
                 continue
             print(f"# {engine} ...", file=sys.stderr)
             log = os.path.join(folder, f"{engine}.log")
-            results[engine] = run_engine(engine, spec_path, log, args.timeout)
+            engine_spec = spec_path
+            if engine != "sparklet":
+                engine_spec = os.path.join(folder, f"spec-{engine}.json")
+                with open(engine_spec, "w", encoding="utf-8") as f:
+                    json.dump({**spec, "repeat": max(1, args.peer_repeat)}, f)
+            results[engine] = run_engine(engine, engine_spec, log, args.timeout)
             if "error" in results[engine] or any("error" in w for w in results[engine]["workloads"].values()):
                 errors = [results[engine].get("error")] + [f"{k}: {w['error']}" for k, w in
                                                            results[engine]["workloads"].items() if "error" in w]

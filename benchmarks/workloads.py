@@ -59,6 +59,7 @@ PAIR_KEYS = 100_000  # reduceByKey: key = i % PAIR_KEYS
 PAIR_PARTITIONS = 8
 PAGERANK_ITERATIONS = 10
 GRAPH_PARTITIONS = 8
+PEER_MESSAGES = 2_000  # the peers' actors take milliseconds a message: fewer messages, same per-message figure
 
 
 def zipf_corpus(path: str, megabytes: float, vocabulary: int = 50_000, seed: int = 3) -> None:
