@@ -94,8 +94,9 @@ def _splits_on_whitespace(f: Any) -> bool:
 
 
 def _unwrapped(f: Callable) -> Callable:
-    """The user's function under ``fail_on_stopiteration`` (the fused loop guards itself)."""
-    return getattr(f, "__wrapped__", f)
+    """The user's function under ``fail_on_stopiteration`` (the fused loop guards itself);
+    only that wrapper is taken off (a user's ``functools.wraps`` decorator stays)."""
+    return getattr(f, "sparklet_guarded", f)
 
 
 # -- the generated loop ---------------------------------------------------------------------------

@@ -176,6 +176,7 @@ def fail_on_stopiteration(f: Callable) -> Callable:
             raise RuntimeError(_STOP_MESSAGE, exc) from exc
 
     wrapper.__wrapped__ = f  # type: ignore[attr-defined]
+    wrapper.sparklet_guarded = f  # type: ignore[attr-defined]  # ours alone: see rdd/_combine._unwrapped
     return wrapper
 
 

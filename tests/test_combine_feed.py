@@ -216,3 +216,18 @@ def test_builtin_pipeline_equals_the_generated_loop_stop_iteration_included(data
     assert outcome(record_steps_func(steps)(0, iter(data))) == outcome(fused_loop(kinds)(iter(data), *functions))
     assert outcome(record_steps_func(steps)(0, data)) == outcome(fused_loop(kinds)(data, *functions))
 
+
+
+def test_only_our_stop_iteration_guard_is_taken_off_a_user_function():
+    import functools
+
+    calls = []
+
+    @functools.wraps(operator.add)
+    def logged_add(a, b):
+        calls.append((a, b))
+        return a + b
+
+    aggregator = Combiners.of(identity, logged_add, logged_add)
+    got = fold(_combine._LoopFeed(iter("abab"), (("map", lambda x: (x, 1)),), aggregator))
+    assert got == {"a": 2, "b": 2} and calls == [(1, 1), (1, 1)]  # the decorator ran: not inlined as +
