@@ -95,8 +95,9 @@ def run_sparklet(spec: dict, measure: Measure, links: list) -> None:
         idle = _peak_rss(pids)
         rdd_workloads.run_all(sc, spec, links, measure)
         budget = sc.conf["shuffle.memory"]
-        emit(engine="sparklet", figure="peak_executor_memory", value=_peak_rss(pids) / (1 << 20),
-             baseline=(budget + idle) / (1 << 20), unit="MiB")
+        if not measure.only or measure.only & {"wordcount", "reduce_by_key"}:
+            emit(engine="sparklet", figure="peak_executor_memory", value=_peak_rss(pids) / (1 << 20),
+                 baseline=(budget + idle) / (1 << 20), unit="MiB")
     _sparklet_actors(spec, measure)
     if spec.get("workloads") and "recovery" not in spec["workloads"]:
         return
@@ -128,6 +129,8 @@ def _sparklet_actors(spec: dict, measure: Measure) -> None:
     process; the sender waits for the last message to be handled)."""
     from benchmarks.actors_bench import remote_figures
 
+    if measure.only and not measure.only & {"actor_tell", "actor_ask"}:
+        return
     try:
         import uvloop
         runner: Any = uvloop.run
