@@ -15,6 +15,10 @@ holds within ``memory_budget`` (estimated by sampling, see ``_sizes.py``):
   merges the runs partition by partition, combining equal keys with ``mergeCombiners``
   (see ``_runs.py``).
 
+:meth:`ShuffleWriter.write_combining` takes a *feed* instead of records: the caller's
+own loop folds records into the combining dict between the writer's memory checks (the
+fused map-side combine, ``rdd/_combine.py``).
+
 Invariants: a :class:`MapOutput` is returned only once its data file is complete and
 renamed; offsets are non-decreasing, start at 0 and end at the file size; after
 :meth:`abort` (or a failed :meth:`write`) no file of this writer remains.
@@ -167,10 +171,11 @@ class ShuffleWriter:
 
     def write_combining(self, feed: Callable[[dict, int], bool]) -> MapOutput:
         """Write the data file of a combining writer from a *feed* instead of records:
-        ``feed(combiners, limit)`` folds at least ``limit`` records (or all that are left)
+        ``feed(combiners, limit)`` folds about ``limit`` records (or all that are left)
         into the ``key -> combiner`` dict with the aggregator's functions and returns True
         once its input is exhausted. The writer measures and maybe spills between calls,
-        so a feed that folds about ``limit`` records at a time keeps the memory bound.
+        so a feed that stops near ``limit`` (past it by at most what one of its input
+        records yields) keeps the memory bound.
         This lets the caller run its record loop and the combine as one loop (see
         ``rdd/_combine.py``) instead of handing over one record at a time."""
         if not self.combining:
