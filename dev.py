@@ -3,7 +3,8 @@
 
     python3 dev.py demo     # create .venv if missing, install, run the main demo (`sparklet demo`)
     python3 dev.py test     # create .venv if missing, install with test extras, run the suite
-    python3 dev.py bench    # run the benchmarks (JSON lines + a table)
+    python3 dev.py bench    # run the benchmarks (JSON lines + tables)
+    python3 dev.py bench --peers   # also install the `bench` extra: PySpark, Dask, Ray
 
 Extra arguments after the command go to the tool (pytest, the demo, the benchmarks).
 The virtual environment is (re)installed when pyproject.toml changes.
@@ -59,8 +60,9 @@ def main(argv: list[str]) -> None:
         ensure_venv("")
         run([PYTHON, "-m", "sparklet.runtime.cli", "demo", *rest], cwd=ROOT)  # `sparklet demo`
     elif command == "bench":
-        ensure_venv("")
-        run([PYTHON, ROOT / "benchmarks" / "run.py", *rest], cwd=ROOT)
+        peers = "--peers" in rest  # the peers run whenever installed; --peers installs them
+        ensure_venv("bench" if peers else "")
+        run([PYTHON, ROOT / "benchmarks" / "run.py", *(a for a in rest if a != "--peers")], cwd=ROOT)
     else:
         sys.exit(f"unknown command {command!r}; try: demo, test, bench")
 

@@ -99,6 +99,19 @@ class PipelinedRDD(RDD):
         func = expect_lineage(self, self._func)
         return func(split.index, expect_lineage(self, self._prev).iterator(split, context))
 
+    def record_plan(self, split: Partition, context: TaskContext) -> tuple[Iterator, tuple] | None:
+        """What :meth:`iterator` would run, split for a caller that runs the record steps
+        itself (the fused map-side combine, ``rdd/_combine.py``): the input of the record
+        steps and the steps. ``None`` when there are no record steps or the records come
+        from the cache or a checkpoint (then use :meth:`iterator`)."""
+        if not self._record_steps or self._checkpointed is not None \
+                or (self._storage_level.is_valid and context.env is not None):
+            return None
+        source: Iterable = expect_lineage(self, self._prev).iterator(split, context)
+        if self._base_func is not None:
+            source = self._base_func(split.index, source)
+        return iter(source), self._record_steps
+
     @property
     def determinism(self) -> Determinism:
         if self._checkpointed is not None:

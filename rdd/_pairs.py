@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 from sparklet.rdd._joins import JoinsMixin
 from sparklet.rdd._partitioner import HashPartitioner, Partitioner, portable_hash
 from sparklet.rdd._sorting import SortingMixin
-from sparklet.rdd._util import fail_on_stopiteration
+from sparklet.rdd._util import fail_on_stopiteration, identity
 
 if TYPE_CHECKING:
     from sparklet.rdd._rdd import RDD
@@ -127,7 +127,7 @@ class PairsMixin(JoinsMixin, SortingMixin):
         >>> rdd.reduceByKey(add, 3).getNumPartitions()
         3
         """
-        return self.combineByKey(lambda x: x, func, func, numPartitions, partitionFunc)
+        return self.combineByKey(identity, func, func, numPartitions, partitionFunc)
 
     def foldByKey(self, zeroValue: Any, func: Callable[[Any, Any], Any], numPartitions: int | None = None,
                   partitionFunc: Callable[[Any], int] = portable_hash) -> "RDD":

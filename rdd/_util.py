@@ -4,19 +4,30 @@ from __future__ import annotations
 
 import os
 import sys
+from itertools import chain
 from typing import Any, Callable, TypeVar
 
 from sparklet.actors import SparkletInternalError
 
 P = TypeVar("P")
 
-__all__ = ["counted", "fused_loop", "record_steps_func", "fail_on_stopiteration", "creation_site", "RDDId",
+__all__ = ["counted", "identity", "fused_loop", "record_steps_func", "fail_on_stopiteration", "creation_site", "RDDId",
            "expect_partition", "expect_lineage"]
 
 _STOP_MESSAGE = "Caught StopIteration thrown from user's code; failing the task"
 
 
 _FUSED: dict[tuple[str, ...], Callable] = {}
+
+
+def identity(x: Any) -> Any:
+    """``x`` itself: ``reduceByKey``'s ``createCombiner``, one shared function so the fused
+    combine (``rdd/_combine.py``) can recognize it and store the value as it is.
+
+    >>> identity(3)
+    3
+    """
+    return x
 
 
 def fused_loop(kinds: tuple[str, ...]) -> Callable:
@@ -64,13 +75,70 @@ def fused_loop(kinds: tuple[str, ...]) -> Callable:
     return loop
 
 
+class _SourceEnd:
+    """The last item of a C pipeline's source: reached only when the source ran out."""
+
+    __slots__ = ("reached",)
+
+    def __init__(self) -> None:
+        self.reached = False
+
+    def __iter__(self) -> "_SourceEnd":
+        return self
+
+    def __next__(self) -> Any:
+        self.reached = True
+        raise StopIteration
+
+
+class _PipelineEnd:
+    """The last item of a C pipeline: a pipeline that ended before its source did was ended
+    by a ``StopIteration`` from a user function (``map``, ``filter`` and ``chain`` take it
+    for their input's end): that fails the task, as in the generator loop."""
+
+    __slots__ = ("_source_end",)
+
+    def __init__(self, source_end: _SourceEnd) -> None:
+        self._source_end = source_end
+
+    def __iter__(self) -> "_PipelineEnd":
+        return self
+
+    def __next__(self) -> Any:
+        if not self._source_end.reached:
+            raise RuntimeError(_STOP_MESSAGE)
+        raise StopIteration
+
+
 def record_steps_func(steps: tuple[tuple[str, Callable], ...]) -> Callable[[int, Any], Any]:
-    """The ``func(split, iterator)`` of a fused chain of record steps."""
+    """The ``func(split, iterator)`` of a chain of record steps.
+
+    The chain runs as builtin iterators, no Python frame per record:
+    ``flatMap(f).map(g)`` is ``map(g, chain.from_iterable(map(f, source)))``, between a
+    :class:`_SourceEnd` after the source and a :class:`_PipelineEnd` after the chain, which
+    tell a ``StopIteration`` escaping ``f`` or ``g`` (the builtins would end quietly) from
+    the source's end. Steps that are not all callables fall back to :func:`fused_loop`
+    (``filter(None, ...)`` would mean something else).
+    """
     kinds = tuple(kind for kind, _ in steps)
     functions = tuple(f for _, f in steps)
+    if not all(callable(f) for f in functions) or not set(kinds) <= {"map", "filter", "flatMap"}:
+        def run_fused(split: int, iterator: Any) -> Any:
+            return fused_loop(kinds)(iterator, *functions)
+
+        return run_fused
 
     def run_steps(split: int, iterator: Any) -> Any:
-        return fused_loop(kinds)(iterator, *functions)
+        source_end = _SourceEnd()
+        records: Any = chain(iterator, source_end)
+        for kind, f in steps:
+            if kind == "map":
+                records = map(f, records)
+            elif kind == "filter":
+                records = filter(f, records)
+            else:
+                records = chain.from_iterable(map(f, records))
+        return chain(records, _PipelineEnd(source_end))
 
     return run_steps
 
@@ -108,6 +176,7 @@ def fail_on_stopiteration(f: Callable) -> Callable:
             raise RuntimeError(_STOP_MESSAGE, exc) from exc
 
     wrapper.__wrapped__ = f  # type: ignore[attr-defined]
+    wrapper.sparklet_guarded = f  # type: ignore[attr-defined]  # ours alone: see rdd/_combine._unwrapped
     return wrapper
 
 

@@ -25,6 +25,7 @@ import collections
 import threading
 from typing import TYPE_CHECKING, Any, Iterator
 
+from sparklet.rdd._combine import combining_feed
 from sparklet.runtime._messages import FetchSegments, GetMapStatuses
 from sparklet.runtime._task_threads import TaskKilled, wait_interruptibly
 from sparklet import shuffle
@@ -67,7 +68,10 @@ class ExecutorShuffle:
             memory_budget=self.memory_budget, directory=self._executor.shuffle_directory,
         )
         try:
-            output = writer.write(rdd.iterator(partition, context))
+            if dep.map_side_combine:  # the pipeline's record loop and the combine as one loop
+                output = writer.write_combining(combining_feed(rdd, partition, context, dep.aggregator))
+            else:
+                output = writer.write(rdd.iterator(partition, context))
         except BaseException:
             writer.abort()
             raise

@@ -169,6 +169,9 @@ def read_segment(path: str, offset: int, length: int) -> bytes:
 
 # -- files ------------------------------------------------------------------------------------------------
 
+FRAME_BYTES = 256 << 10  # the frame size Sink aims at when records are big
+
+
 class Sink:
     """An unbuffered file written in frames, small frames coalesced up to ``coalesce``
     bytes (the only write buffer: a fixed overhead) and written with one ``writev``.
@@ -196,24 +199,45 @@ class Sink:
             self.flush()
 
     def write_batches(self, records: list, per_batch: int, codec_id: int) -> None:
-        for start in range(0, len(records), per_batch):
-            self.write(encode_batch(records[start:start + per_batch], codec_id))
+        """Frames of at most ``per_batch`` records of ``records`` (see :meth:`_adapt`)."""
+        start, size = 0, per_batch
+        while start < len(records):
+            frame = encode_batch(records[start:start + size], codec_id)
+            self.write(frame)
+            start += size
+            size = self._adapt(size, per_batch, len(frame))
 
     def write_stream(self, records: Iterable, per_batch: int, codec_id: int) -> int:
-        """Frames of ``per_batch`` records from an iterator; returns how many records."""
+        """Frames of at most ``per_batch`` records from an iterator (see :meth:`_adapt`);
+        returns how many records."""
         count = 0
+        size = per_batch
         batch: list = []
         append = batch.append
         for record in records:
             append(record)
-            if len(batch) >= per_batch:
-                self.write(encode_batch(batch, codec_id))
+            if len(batch) >= size:
+                frame = encode_batch(batch, codec_id)
+                self.write(frame)
                 count += len(batch)
                 batch.clear()
+                size = self._adapt(size, per_batch, len(frame))
         if batch:
             self.write(encode_batch(batch, codec_id))
             count += len(batch)
         return count
+
+    @staticmethod
+    def _adapt(size: int, per_batch: int, frame_bytes: int) -> int:
+        """The next frame's record count, PySpark's ``AutoBatchedSerializer`` rule within
+        the memory plan's ``per_batch``: halve while frames come out over
+        ``FRAME_BYTES * 4`` (big records: smaller frames, less decoded at once by a
+        reader), double back while under ``FRAME_BYTES``."""
+        if frame_bytes > FRAME_BYTES * 4 and size > 1:
+            return size // 2
+        if frame_bytes < FRAME_BYTES and size < per_batch:
+            return min(per_batch, size * 2)
+        return size
 
     def flush(self) -> None:
         pending = self._pending

@@ -15,6 +15,10 @@ holds within ``memory_budget`` (estimated by sampling, see ``_sizes.py``):
   merges the runs partition by partition, combining equal keys with ``mergeCombiners``
   (see ``_runs.py``).
 
+:meth:`ShuffleWriter.write_combining` takes a *feed* instead of records: the caller's
+own loop folds records into the combining dict between the writer's memory checks (the
+fused map-side combine, ``rdd/_combine.py``).
+
 Invariants: a :class:`MapOutput` is returned only once its data file is complete and
 renamed; offsets are non-decreasing, start at 0 and end at the file size; after
 :meth:`abort` (or a failed :meth:`write`) no file of this writer remains.
@@ -163,6 +167,24 @@ class ShuffleWriter:
     # -- public ---------------------------------------------------------------------------------------
     def write(self, records: Iterable[tuple[Any, Any]]) -> MapOutput:
         """Consume ``(key, value)`` records and write the data file; see the module docstring."""
+        return self._write(records, None)
+
+    def write_combining(self, feed: Callable[[dict, int], bool]) -> MapOutput:
+        """Write the data file of a combining writer from a *feed* instead of records:
+        ``feed(combiners, limit)`` folds about ``limit`` records (or all that are left)
+        into the ``key -> combiner`` dict with the aggregator's functions and returns True
+        once its input is exhausted. The writer measures and maybe spills between calls,
+        so a feed that stops near ``limit`` (past it by at most what one of its input
+        records yields) keeps the memory bound.
+        This lets the caller run its record loop and the combine as one loop (see
+        ``rdd/_combine.py``) instead of handing over one record at a time."""
+        if not self.combining:
+            raise ValueError("write_combining needs a combining writer (an aggregator and map_side_combine=True)")
+        if not callable(feed):
+            raise TypeError(f"feed must be callable, got {feed!r}")
+        return self._write(None, feed)
+
+    def _write(self, records: Iterable[tuple[Any, Any]] | None, feed: Callable[[dict, int], bool] | None) -> MapOutput:
         with self._lock:
             self._check_not_aborted()
             if self._started:
@@ -170,7 +192,12 @@ class ShuffleWriter:
                                    "can write once; make a new writer per task attempt")
             self._started = self._writing = True
         try:
-            offsets, count = self._write_combined(records) if self.combining else self._write_plain(records)
+            if feed is not None:
+                offsets, count = self._write_fed(feed)
+            elif self.combining:
+                offsets, count = self._write_combined(records)
+            else:
+                offsets, count = self._write_plain(records)
             with self._lock:
                 self._check_not_aborted()
                 os.replace(self._temp_path, self.path)
@@ -321,7 +348,28 @@ class ShuffleWriter:
             if exhausted:
                 break
             stretch = meter.stretch(estimate)
+        return self._finish_combined(combiners, estimate)
+
+    def _write_fed(self, feed: Callable[[dict, int], bool]) -> tuple[list[int], int]:
+        meter = self._meter
+        combiners: dict = {}
+        stretch = meter.first_stretch
+        while True:
+            exhausted = feed(combiners, stretch)
+            if self._aborted:
+                self._check_not_aborted()
+            estimate = self._measure(combiners)
+            if meter.observe(estimate) and not exhausted:
+                self._spill_combiners(combiners)
+                estimate = 0
+            if exhausted:
+                break
+            stretch = meter.stretch(estimate)
+        return self._finish_combined(combiners, estimate)
+
+    def _finish_combined(self, combiners: dict, estimate: int) -> tuple[list[int], int]:
         self._check_not_aborted()
+        meter = self._meter
         runs = self._runs
         per_batch, batch_bytes = batch_plan(self.memory_budget, meter.per_record, self.batch_size)
         if runs.runs:
