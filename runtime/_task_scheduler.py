@@ -77,6 +77,8 @@ class TaskScheduler(Actor):
         # executor id -> indices of planned faults that fired on it (in any of its incarnations):
         # a fault addresses the executor, so a replacement process does not fire it again.
         self._fired_faults: dict[str, set[int]] = {}
+        # executor id -> {task id launched there but not yet received: first seen so (monotonic)}
+        self._unreceived: dict[str, dict[int, float]] = {}
 
     def pre_start(self) -> None:
         self._dag: ActorRef = self.context.system.ref_for(None, self._shared.paths["dag"])
@@ -152,7 +154,24 @@ class TaskScheduler(Actor):
             entry = self.core.task_ended(task_id)
             reason = f"the status update of task {task_id} never arrived from executor {msg.executor_id}"
             self._task_lost(TaskLost(entry.key, task_id, msg.executor_id, reason))
-        if lost:
+        # The other way round: a task we launched there that the executor has still not
+        # received (id > highest) after network.timeout lost its RunTask on the way.
+        now = time.monotonic()
+        unreceived = [t for t in (info.running if info is not None else ()) if t > msg.highest_task_id]
+        since = self._unreceived.setdefault(msg.executor_id, {})
+        for task_id in [t for t in since if t not in unreceived]:
+            del since[task_id]
+        launch_lost = []
+        for task_id in unreceived:
+            if now - since.setdefault(task_id, now) > self._timeout:
+                launch_lost.append(task_id)
+        for task_id in sorted(launch_lost):
+            del since[task_id]
+            entry = self.core.task_ended(task_id)
+            reason = (f"task {task_id} never reached executor {msg.executor_id} (its launch was lost; "
+                      f"network.timeout is {self._timeout}s)")
+            self._task_lost(TaskLost(entry.key, task_id, msg.executor_id, reason))
+        if lost or launch_lost:
             self._pump()
 
     @handler(ExpireDeadExecutors)
@@ -172,6 +191,7 @@ class TaskScheduler(Actor):
         executor = self._executors.pop(executor_id, None)
         if executor is None:
             return
+        self._unreceived.pop(executor_id, None)
         self._ref_to_executor.pop(executor.ref, None)
         if self._shared.executor_refs.get(executor_id) == executor.ref:
             del self._shared.executor_refs[executor_id]

@@ -160,6 +160,20 @@ def fired(sc: Context) -> list[FaultInjected]:
 
 
 @pytest.mark.parametrize("master", BOTH)
+def test_a_dropped_task_launch_is_noticed_through_heartbeats_and_the_task_runs_again(master):
+    """A lost RunTask: the executor's heartbeats never list it as received; after
+    network.timeout the task is lost and runs again (the job never waits for ever)."""
+    plan = FaultPlan([Fault("drop_message", message="RunTask", recipient="executor:exec-0")])
+    conf = {**QUIET, "executor.heartbeatInterval": 0.1, "network.timeout": 1.0}
+    with Context(master, "msgfaults", conf=conf, faults=plan) as sc:
+        assert pipeline(sc) == EXPECTED
+        [dropped] = fired(sc)
+        assert dropped.where.startswith("dropped RunTask #1")
+        lost = [e for e in sc.listener_events(TaskEnd) if e.status == "executor_lost"]
+        assert len(lost) == 1 and "never reached executor exec-0 (its launch was lost" in lost[0].reason
+
+
+@pytest.mark.parametrize("master", BOTH)
 def test_a_dropped_status_update_is_recovered_through_heartbeats(master):
     plan = FaultPlan([Fault("drop_message", message="StatusUpdate", sender="executor:exec-0")])
     conf = {**QUIET, "executor.heartbeatInterval": 0.2}
