@@ -26,6 +26,7 @@ where bytes cross a real network.
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import struct
@@ -172,6 +173,21 @@ def read_segment(path: str, offset: int, length: int) -> bytes:
 FRAME_BYTES = 256 << 10  # the frame size Sink aims at when records are big
 
 
+class _HandedOverFile(io.FileIO):
+    """An unbuffered file that closes itself quietly if its owner never got hold of it.
+
+    A task is killed by an exception raised asynchronously in its thread, between any two
+    bytecodes: it may land after ``open`` returned and before the file reached the object
+    that would close it (``Sink.__init__``, or the writer keeping the ``Sink``). The file
+    is then unreachable and the garbage collector closes it; the descriptor is not leaked,
+    so the ``ResourceWarning`` the collector would print is noise, not news. The writer's
+    abort removes the file itself by its path."""
+
+    def __del__(self) -> None:
+        if not self.closed:
+            self.close()
+
+
 class Sink:
     """An unbuffered file written in frames, small frames coalesced up to ``coalesce``
     bytes (the only write buffer: a fixed overhead) and written with one ``writev``.
@@ -182,7 +198,7 @@ class Sink:
     def __init__(self, path: str, coalesce: int = COALESCE) -> None:
         self.path = path
         self.coalesce = coalesce
-        self._file = open(path, "xb", buffering=0)
+        self._file = _HandedOverFile(path, "xb")
         self._pending: list[bytes] = []
         self._pending_bytes = 0
         self.position = 0

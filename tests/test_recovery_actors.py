@@ -12,7 +12,6 @@ from sparklet import Context
 from sparklet.runtime import ActorRecovered, ExecutorRegistered, Fault, FaultPlan, JobRecovered, StageCompleted, StageSubmitted
 from sparklet.runtime._driver import PATHS
 
-from recovery_support import KILLS_MAP_TASKS, collect_leaks
 
 QUIET = {"ui.showConsoleProgress": False}
 
@@ -95,7 +94,6 @@ def test_an_executor_block_manager_crash_loses_its_blocks_which_are_recomputed(m
         assert computed.value == 100 + on_exec0  # and cached again
 
 
-@KILLS_MAP_TASKS
 @pytest.mark.parametrize("master", ["inproc[2]", "local[2]"])
 def test_a_task_scheduler_crash_restarts_the_dag_scheduler_after_it_and_executors_register_again(master):
     with Context(master, "ts-crash", conf=QUIET, faults=crash("task-scheduler", stage=0, after_task_ends=2)) as sc:
@@ -107,7 +105,6 @@ def test_a_task_scheduler_crash_restarts_the_dag_scheduler_after_it_and_executor
         assert sorted(e.executor_id for e in sc.listener_events(ExecutorRegistered)) == ["exec-0"] * 2 + ["exec-1"] * 2
         assert sc.parallelize(range(10), 4).sum() == 45
         assert sorted(e["executor_id"] for e in sc.executors()) == ["exec-0", "exec-1"]
-    collect_leaks()
 
 
 def test_after_a_task_scheduler_crash_executors_report_their_cached_blocks_again():

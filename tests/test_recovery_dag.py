@@ -13,7 +13,6 @@ from sparklet.runtime import (
 )
 from sparklet.runtime._driver import PATHS
 
-from recovery_support import KILLS_MAP_TASKS, collect_leaks
 
 QUIET = {"ui.showConsoleProgress": False}
 
@@ -37,7 +36,6 @@ def expected():
     return sorted(counts.items())
 
 
-@KILLS_MAP_TASKS
 @pytest.mark.parametrize("master", ["inproc[2]", "local[2]"])
 @pytest.mark.parametrize("stage,after", [(0, 3), (1, 2)], ids=["during-map-stage", "during-reduce-stage"])
 def test_a_dag_scheduler_crash_mid_job_is_recovered(master, stage, after):
@@ -73,4 +71,3 @@ def test_a_dag_scheduler_crash_mid_job_is_recovered(master, stage, after):
         tracker = sc.actor_system.ref_for(None, PATHS["tasks"])
         assert sc.actor_system.restart_count(tracker) == 0  # rest_for_one: the task scheduler kept running
         assert wordcount(sc) == expected()  # the context goes on serving
-    collect_leaks()
