@@ -188,7 +188,15 @@ class Executor(Actor):
             return self._loop.run_nested(awaitable)
         async def run() -> Any:
             return await awaitable
-        return wait_interruptibly(asyncio.run_coroutine_threadsafe(run(), self._loop))
+        coroutine = run()
+        try:
+            future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        except RuntimeError:  # the loop is closed: a task thread outliving its context
+            coroutine.close()
+            if asyncio.iscoroutine(awaitable):
+                awaitable.close()  # never started: no "never awaited" noise, the error says it
+            raise
+        return wait_interruptibly(future)
 
     def ask_from_thread(self, ref: ActorRef, message: Any, timeout: float = 120.0) -> Any:
         """Send an ask from a task thread; returns a concurrent future of the reply."""
@@ -196,7 +204,12 @@ class Executor(Actor):
             return self._loop.blocking(ref.ask_nowait(message, timeout=timeout))
         async def ask() -> Any:
             return await ref.ask(message, timeout=timeout)
-        return asyncio.run_coroutine_threadsafe(ask(), self._loop)
+        coroutine = ask()
+        try:
+            return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        except RuntimeError:  # the loop is closed: a task thread outliving its context
+            coroutine.close()
+            raise
 
     def _block_status_from_any_thread(self, status: BlockStatus) -> None:
         message = BlockStatusUpdated(self.executor_id, status.block_id, status.storage, status.memory_size, status.disk_size)

@@ -39,7 +39,9 @@ def test_a_fetch_failure_names_the_resubmitted_stages_and_why(master):
         assert sorted(pairs.collect()) == [(0, 10), (1, 10), (2, 10), (3, 10)]
         summary = sc.listener_events(JobEnd)[0].summary
         reasons = {(stage, attempt): why for stage, attempt, why in summary.stages_resubmitted}
-        assert reasons.keys() == {(0, 1), (1, 1)}
+        # Both reduce tasks may fail their fetch; when the second failure lands after the map
+        # stage was resubmitted, it is resubmitted once more (attempt 2): timing, see the notes.
+        assert {(0, 1), (1, 1)} <= reasons.keys() <= {(0, 1), (0, 2), (1, 1)}
         assert reasons[(0, 1)].startswith("map outputs lost: FetchFailed(shuffle 0, map 1")
         assert reasons[(1, 1)].startswith("fetch failure: FetchFailed(shuffle 0, map 1")
         assert summary.tasks_run_more_than_once >= 2  # map 1, and the reduce task(s) that failed to fetch it
