@@ -33,7 +33,7 @@ Invariants (``validate_state``; every DAG test calls it after every step):
 * with no active job every registry is empty but the map outputs and the executor tables
   (state of the cluster, not of jobs).
 
-Failure and recovery.
+Failure and recovery (the handlers are in ``_dag_failures.py``).
 * A task's user code failing is retried by the task scheduler; when it gives up,
   ``TaskSetFailed`` aborts the stage and fails every job that needs it, carrying the
   user's exception. Stages no other job needs are cancelled.
@@ -91,6 +91,7 @@ from sparklet.runtime._sched_events import (
     MergeAccumulators, StageCompletedInfo, StageSubmittedInfo, SubmitTasks, TaskEnded, TaskSetFailed, TaskSetLost,
     TaskSpec, executor_location,
 )
+from sparklet.runtime import _dag_failures as failures
 from sparklet.runtime import _dag_recovery as recovery
 from sparklet.runtime._dag_barrier import barrier_task_failed, check_barrier_job, prepare_full_attempt
 from sparklet.runtime._sched_mapoutputs import MapOutputRegistry
@@ -137,8 +138,8 @@ class DAGSchedulerCore:
             JobSubmitted: self._on_job_submitted, TaskEnded: self._on_task_ended,
             ExecutorAdded: self._on_executor_added, ExecutorLost: self._on_executor_lost,
             JobCancelled: self._on_job_cancelled, JobGroupCancelled: self._on_job_group_cancelled,
-            AllJobsCancelled: self._on_all_jobs_cancelled, TaskSetFailed: self._on_task_set_failed,
-            TaskSetLost: self._on_task_set_lost,
+            AllJobsCancelled: self._on_all_jobs_cancelled, TaskSetFailed: lambda ev: failures.task_set_failed(self, ev),
+            TaskSetLost: lambda ev: failures.task_set_lost(self, ev),
             JobRecovered: lambda ev: recovery.recover_job(self, ev),
         }
 
@@ -337,7 +338,7 @@ class DAGSchedulerCore:
         if isinstance(stage, ShuffleMapStage) and stage.is_indeterminate:
             missing = stage.find_missing_partitions()
             if missing and self.map_outputs.was_lost(stage.shuffle_id, missing):
-                self._roll_back_indeterminate(stage)
+                failures.roll_back_indeterminate(self, stage)
                 if not self._registered(stage):
                     return
                 job_id = self._active_job_for_stage(stage)
@@ -435,27 +436,6 @@ class DAGSchedulerCore:
         if self._registered(stage) and stage.id in self.running_stages:
             self._mark_stage_finished(stage, error=reason)  # others may submit it again later
 
-    def _roll_back_indeterminate(self, stage: ShuffleMapStage) -> None:
-        """``stage`` must re-run lost outputs but may produce different data: re-run all of
-        it and everything downstream in active jobs; fail jobs whose results went out."""
-        downstream = [s for s in self.graph.stage_id_to_stage.values() if stage in self.graph.ancestors(s)]
-        self._note(f"rolling back indeterminate {stage} and downstream {sorted(s.id for s in downstream)}")
-        self.map_outputs.unregister_all_map_outputs(stage.shuffle_id)
-        for s in sorted(downstream, key=lambda s: s.id):
-            if not self._registered(s):
-                continue
-            if isinstance(s, ShuffleMapStage):
-                self.map_outputs.unregister_all_map_outputs(s.shuffle_id)
-                s.rerun_reason = f"indeterminate {stage} re-runs in full, so everything downstream does"
-            elif isinstance(s, ResultStage) and s.active_job is not None and s.active_job.num_finished:
-                job = s.active_job
-                self._abort_stage(s, (
-                    f"{stage} ({stage.name}) has indeterminate output and must re-run because some of its map outputs "
-                    f"were lost, so every stage downstream of it must re-run too; but {s} ({s.name}) already returned "
-                    f"{job.num_finished} of its {job.num_partitions} results, and finished result tasks cannot be "
-                    f"rolled back. Eliminate the indeterminacy (for example checkpoint the RDD before repartition) "
-                    f"and try again."), None)
-
     # -- tasks ----------------------------------------------------------------------------------------
     def _on_task_ended(self, ev: TaskEnded) -> None:
         stage = self.graph.stage_id_to_stage.get(ev.stage_id)
@@ -471,7 +451,7 @@ class DAGSchedulerCore:
                 assert isinstance(stage, ShuffleMapStage)
                 self._map_task_succeeded(stage, ev)
         elif ev.status == "fetch_failed":
-            self._fetch_failed(stage, ev)
+            failures.fetch_failed(self, stage, ev)
         else:  # failed, killed, executor_lost: the task scheduler retries or gives up
             if ev.status == "failed":
                 stage.last_task_exception, stage.last_failed_partition = ev.result, ev.partition
@@ -536,68 +516,6 @@ class DAGSchedulerCore:
         if stage.id in self.running_stages and not stage.pending_partitions:
             self._mark_stage_finished(stage)
             self._after_map_stage_finished(stage)
-
-    def _fetch_failed(self, stage: Stage, ev: TaskEnded) -> None:
-        if ev.stage_attempt != stage.latest_attempt:
-            self._note(f"ignoring fetch failure of task {ev.task_id}: attempt {ev.stage_attempt} of {stage} "
-                       f"is not the current one ({stage.latest_attempt})")
-            return
-        shuffle_id, map_id, executor_id = ev.fetch_failed_shuffle_id, ev.fetch_failed_map_id, ev.fetch_failed_executor_id
-        map_stage = self.graph.shuffle_id_to_map_stage.get(shuffle_id)
-        message = (f"FetchFailed(shuffle {shuffle_id}, map {map_id}, executor {executor_id}) in task {ev.task_id} "
-                   f"(partition {ev.partition}, attempt {ev.stage_attempt}): {ev.reason}")
-        first = ev.stage_attempt not in stage.failed_attempt_ids
-        stage.failed_attempt_ids.add(ev.stage_attempt)
-        if first:
-            stage.fetch_failures.append((ev.stage_attempt, message))
-        stage.rerun_reason = f"fetch failure: {message}"
-        if map_stage is not None:
-            map_stage.rerun_reason = f"map outputs lost: {message}"
-        if stage.id in self.running_stages:
-            self._mark_stage_finished(stage, error=message)
-        if map_id is not None:
-            self.map_outputs.unregister_map_output(shuffle_id, map_id, executor_id)
-        if executor_id is not None:
-            self.map_outputs.remove_outputs_on_executor(executor_id)  # its shuffle files are presumed lost
-        if map_stage is None:
-            self._abort_stage(stage, f"{message}; but no stage of a running job writes shuffle {shuffle_id}", None)
-        elif len(stage.failed_attempt_ids) >= self.max_consecutive_stage_attempts:
-            history = "; ".join(f"attempt {a}: {m}" for a, m in stage.fetch_failures)
-            self._abort_stage(stage, (
-                f"{stage} ({stage.name}) has failed the maximum allowable number of times: "
-                f"{self.max_consecutive_stage_attempts}, each time fetching the output of {map_stage} (shuffle {shuffle_id}). "
-                f"Most recent failure reason: {message}. All failures: {history}"), None)
-        else:
-            if not map_stage.is_available:
-                self._submit_stage(map_stage)
-            self._submit_stage(stage)
-
-    def _on_task_set_failed(self, ev: TaskSetFailed) -> None:
-        stage = self.graph.stage_id_to_stage.get(ev.stage_id)
-        if stage is None:
-            self._note(f"task set {ev.stage_id}.{ev.stage_attempt} failed after its stage went: {ev.reason}")
-            return
-        exception = ev.exception if ev.exception is not None else stage.last_task_exception
-        lost = recovery.explain_unrecoverable(stage, stage.last_failed_partition, exception)  # beyond recovery?
-        self._abort_stage(stage, ev.reason if lost is None else f"{lost}. {ev.reason}", exception if lost is None else lost)
-
-    def _on_task_set_lost(self, ev: TaskSetLost) -> None:
-        """The current attempt's task set crashed (its actor failed; its running tasks were
-        killed): submit a new attempt for the partitions still missing. Results it already
-        reported stand. Crashes count as failed attempts: after
-        ``max_consecutive_stage_attempts`` in a row the jobs needing the stage fail."""
-        stage = self.graph.stage_id_to_stage.get(ev.stage_id)
-        if stage is None or stage.id not in self.running_stages or ev.stage_attempt != stage.latest_attempt:
-            self._note(f"task set {ev.stage_id}.{ev.stage_attempt} lost, not the running attempt: {ev.reason}")
-            return
-        message = f"Task set {ev.stage_id}.{ev.stage_attempt} crashed: {ev.reason}"
-        stage.failed_attempt_ids.add(ev.stage_attempt)
-        self._mark_stage_finished(stage, error=message)
-        if len(stage.failed_attempt_ids) >= self.max_consecutive_stage_attempts:
-            self._abort_stage(stage, f"{stage} ({stage.name}) failed {len(stage.failed_attempt_ids)} attempts in a "
-                                     f"row; most recent: {message}", None)
-        else:
-            self._submit_stage(stage)
 
     # -- executors -------------------------------------------------------------------------------------
     def _on_executor_added(self, ev: ExecutorAdded) -> None:
