@@ -305,16 +305,16 @@ class ShuffleWriter:
 
     # -- combining ------------------------------------------------------------------------------------
     def _write_combined(self, records: Iterable) -> tuple[list[int], int]:
+        """Combine an iterator of pairs, as a feed for :meth:`_write_fed` (which measures
+        and spills between stretches)."""
         aggregator = self.aggregator
         assert aggregator is not None
         create, merge = aggregator.createCombiner, aggregator.mergeValue
-        meter = self._meter
-        combiners: dict = {}
         it = iter(records)
-        stretch = meter.first_stretch
-        estimate = 0
         mostly_hits = False
-        while True:
+
+        def feed(combiners: dict, stretch: int) -> bool:
+            nonlocal mostly_hits
             keys_before = len(combiners)
             if mostly_hits:  # a missing key costs an exception here, a hit one lookup less
                 for key, value in islice(it, stretch):
@@ -332,23 +332,16 @@ class ShuffleWriter:
                         combiners[key] = create(value)
             mostly_hits = (len(combiners) - keys_before) * _HITS_RATIO < stretch
             record = next(it, _END)
-            exhausted = record is _END
-            if not exhausted:
-                key, value = record
-                if key in combiners:
-                    combiners[key] = merge(combiners[key], value)
-                else:
-                    combiners[key] = create(value)
-            if self._aborted:
-                self._check_not_aborted()
-            estimate = self._measure(combiners)
-            if meter.observe(estimate) and not exhausted:
-                self._spill_combiners(combiners)
-                estimate = 0
-            if exhausted:
-                break
-            stretch = meter.stretch(estimate)
-        return self._finish_combined(combiners, estimate)
+            if record is _END:
+                return True
+            key, value = record
+            if key in combiners:
+                combiners[key] = merge(combiners[key], value)
+            else:
+                combiners[key] = create(value)
+            return False
+
+        return self._write_fed(feed)
 
     def _write_fed(self, feed: Callable[[dict, int], bool]) -> tuple[list[int], int]:
         meter = self._meter
