@@ -16,6 +16,8 @@ with ANY.
 
 from __future__ import annotations
 
+import abc
+
 from sparklet.runtime._sched_events import TaskLocality, parse_location
 
 __all__ = ["DelayScheduling"]
@@ -34,7 +36,7 @@ class _PendingTasks:
         self.all: list[int] = []
 
 
-class DelayScheduling:
+class DelayScheduling(abc.ABC):
     """Pending lists and locality levels; mixed into ``TaskSetManagerCore``."""
 
     def _excluded_here(self, index: int, executor_id: str) -> bool:  # the task set's (excludeOnFailure)
@@ -56,8 +58,9 @@ class DelayScheduling:
             self.pending.no_prefs.append(index)
         self.pending.all.append(index)
 
-    def _launchable(self, index: int) -> bool:  # the task set's: pending and not done
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _launchable(self, index: int) -> bool:
+        """The task set's rule: the task is pending and not done."""
 
     def _pop_launchable(self, indices: list[int] | None, executor_id: str | None = None) -> int | None:
         """Take the last launchable index that may run on ``executor_id``; entries excluded
