@@ -30,6 +30,7 @@ import asyncio
 import concurrent.futures
 import contextvars
 import ctypes
+import inspect
 import os
 import shutil
 import signal
@@ -206,10 +207,24 @@ class Executor(Actor):
             return await ref.ask(message, timeout=timeout)
         coroutine = ask()
         try:
-            return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+            future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
         except RuntimeError:  # the loop is closed: a task thread outliving its context
             coroutine.close()
             raise
+        future.add_done_callback(lambda f: f.cancelled() and self._close_if_unstarted(coroutine))
+        return future
+
+    def _close_if_unstarted(self, coroutine: Any) -> None:
+        """A thread may cancel an ask's future (a fetch batch no longer wanted) before the
+        loop started its coroutine: close it then, on the loop (never from the thread, where
+        it could be running), so it is not reported as never awaited."""
+        def close() -> None:
+            if inspect.getcoroutinestate(coroutine) == inspect.CORO_CREATED:
+                coroutine.close()
+        try:
+            self._loop.call_soon_threadsafe(close)
+        except RuntimeError:  # the loop is closed: nothing runs it any more
+            coroutine.close()
 
     def _block_status_from_any_thread(self, status: BlockStatus) -> None:
         message = BlockStatusUpdated(self.executor_id, status.block_id, status.storage, status.memory_size, status.disk_size)
